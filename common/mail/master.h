@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: MIT
+// NAME
+//   master.h - the master(8) child skeleton, for a many-sessions-per-process
+//   server on one libevent loop
+// DESCRIPTION
+//   parse_args() takes master's command line (-n -t -u -c -o -v -d -l -z -s
+//   -S -i -m -V -D -r, plus our stand-alone -L address). Server then does
+//   what Postfix's single-threaded skeleton does, in its order: read
+//   main.cf, apply -o, configure logging, open the accept lock
+//   (pid/<transport>.<service>), chdir(queue_directory), call pre_init,
+//   drop privileges (setgid, initgroups, chroot, setuid), call post_init,
+//   and serve.
+//
+//   Serving: listen fds start at 6 (-s N of them); fd 5 is the status
+//   channel. The process accepts while it has fewer than `session_limit`
+//   sessions, sends TAKEN to master only when it becomes full and AVAIL
+//   when it is no longer full, counts every finished session toward
+//   max_use, exits after max_idle seconds with no session, and exits when
+//   master closes fd 5 (reload, stop) as soon as its sessions are done.
+//   `pass` services receive the client descriptor over the UNIX socket
+//   with SCM_RIGHTS, then an attr0 hash of client/server address and port.
+//
+//   Stand-alone (no master): -S serves one session on stdin/stdout; -L
+//   host:port listens on that address itself, with no status channel.
+#pragma once
+
+#include "common/mail/config.h"
+#include "common/util/fd.h"
+#include "common/util/result.h"
+#include <event2/event.h>
+#include <functional>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace rs::mail {
+
+struct MasterOptions {
+    std::string service_name; ///< -n, else basename(argv[0])
+    std::string transport;    ///< -t: inet, unix, pass (required unless -S/-L)
+    bool chroot = false;      ///< -c
+    bool debug = false;       ///< -d
+    bool unprivileged = false; ///< -u: drop to mail_owner
+    int verbose = 0;          ///< -v, repeatable
+    bool log_stderr = false;  ///< -V
+    bool single = false;      ///< -l: process limit 1, no accept lock
+    bool zero = false;        ///< -z
+    bool standalone = false;  ///< -S: one session on stdin/stdout
+    int listen_count = 1;     ///< -s
+    std::optional<long> max_idle; ///< -i
+    std::optional<long> max_use;  ///< -m
+    std::string listen_address;   ///< -L host:port (ours: development)
+    std::vector<std::string> overrides; ///< -o name=value, in order
+};
+
+/// Parse master's argv. Unknown options and left-over arguments are errors
+/// whose text is the fatal message Postfix would give.
+[[nodiscard]] Result<MasterOptions> parse_master_args(int argc, char** argv);
+
+/// The 12-byte status message: { int pid; unsigned gen; int avail; }.
+std::string master_status_message(int pid, unsigned generation, bool avail);
+
+/// What a session knows of its connection before any lookup.
+struct ConnInfo {
+    std::string client_addr; ///< numeric, no "IPv6:" prefix
+    std::string client_port;
+    std::string server_addr;
+    std::string server_port;
+    int family = 0; ///< AF_INET, AF_INET6, or 0 when unknown
+    bool standalone_stdio = false; ///< -S: fd is stdin, write to stdout
+};
+
+class Server {
+public:
+    struct Hooks {
+        std::function<void()> pre_init;  ///< before chroot/setuid
+        std::function<void()> post_init; ///< after, before serving
+        /// A new session; call Server::session_done() when it ends.
+        std::function<void(Fd client, ConnInfo info)> on_session;
+    };
+
+    /// `config` must already hold main.cf and the -o overrides.
+    Server(event_base* base, MasterOptions options, Config& config,
+           Hooks hooks);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// Privileges, listeners, status channel, timers; then the loop.
+    /// Returns the process exit status.
+    int run();
+
+    /// A session ended (exactly once per on_session call).
+    void session_done();
+
+    /// Sessions open now.
+    int sessions() const { return sessions_; }
+
+    /// True once master asked us to go (fd 5 closed) or max_use reached:
+    /// sessions may use this to say 421 to idle clients, if they wish.
+    bool draining() const { return draining_; }
+
+private:
+    struct Impl;
+    Impl* impl_ = nullptr;
+    int sessions_ = 0;
+    bool draining_ = false;
+};
+
+} // namespace rs::mail
