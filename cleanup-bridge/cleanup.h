@@ -24,6 +24,11 @@
 //   Backpressure: pending() is what has not reached the socket yet; a
 //   receiver stops reading its client above a high-water mark and resumes
 //   from the drain callback.
+//
+//   The flags word goes out as given: without Milter support the caller
+//   must clear FLAG_MILTER, as Postfix's smtpd does when it has none.
+//   Writes go through libevent to a socket whose peer may vanish: the
+//   process must ignore SIGPIPE (smtpd does at start-up).
 // ERRORS
 //   Every failure (connect, handshake, write, lost connection, bad reply)
 //   reaches the callback as an Error; a write error after open surfaces at
@@ -36,6 +41,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace rs::cleanup {
@@ -66,17 +72,17 @@ inline constexpr unsigned STAT_BARE_LF = 1u << 16; // smtpd-internal
 /// What smtpd knows when the stream is opened. Empty strings are left
 /// out where Postfix leaves them out; "unknown" is for the caller to set.
 struct Envelope {
-    unsigned flags = 0;          ///< the flags word
-    long arrival_sec = 0;        ///< gettimeofday() at MAIL FROM
+    unsigned flags = 0;   ///< the flags word
+    long arrival_sec = 0; ///< gettimeofday() at MAIL FROM
     long arrival_usec = 0;
-    std::string content_filter; ///< L record when non-empty
+    std::string content_filter;  ///< L record when non-empty
     std::string log_ident;       ///< XFORWARD IDENT; empty = the queue id
     std::string rewrite_context; ///< "local" or "remote"
     std::string sasl_method, sasl_username, sasl_sender;
-    std::string envelope_id;     ///< ENVID, xtext-decoded
-    int ret_flags = 0;           ///< 1 FULL, 2 HDRS, 0 none
-    std::string sender;          ///< internal form, "" for <>
-    std::string encoding;        ///< "", "7bit" or "8bit"
+    std::string envelope_id; ///< ENVID, xtext-decoded
+    int ret_flags = 0;       ///< 1 FULL, 2 HDRS, 0 none
+    std::string sender;      ///< internal form, "" for <>
+    std::string encoding;    ///< "", "7bit" or "8bit"
     std::string log_client_name, log_client_address, log_client_port;
     std::string log_message_origin, log_helo_name, log_protocol_name;
     std::string client_name, reverse_client_name, client_address;
@@ -86,14 +92,31 @@ struct Envelope {
 };
 
 struct Recipient {
-    std::string address;   ///< internal form
-    int notify_flags = 0;  ///< 0 = not given; NEVER 1 SUCCESS 2 FAILURE 4 DELAY 8
-    std::string orcpt;     ///< "type;address", always set by the caller
+    std::string address; ///< internal form
+    int notify_flags =
+        0;             ///< 0 = not given; NEVER 1 SUCCESS 2 FAILURE 4 DELAY 8
+    std::string orcpt; ///< "type;address", always set by the caller
 };
 
 struct Status {
     unsigned status = 0;
     std::string reason;
+};
+
+/// Knobs of one stream; the defaults are Postfix 3.7's.
+struct Options {
+    int ipc_timeout = 3600;     ///< seconds for any one read or write wait
+    int connect_attempts = 11;  ///< mail_connect_wait(): 1 + 10 retries
+    int connect_delay = 10;     ///< seconds between connect attempts
+    size_t reply_limit = 16384; ///< bytes of cleanup's handshake or reply
+};
+
+/// Access-map results that go after X at the end of the message (2.9):
+/// FILTER as L, REDIRECT as >, each BCC as R then A notify_flags=1.
+struct Extracted {
+    std::string filter;           ///< "transport:nexthop", or empty
+    std::string redirect;         ///< address, or empty
+    std::vector<std::string> bcc; ///< addresses, internal form
 };
 
 class CleanupStream {
@@ -104,6 +127,12 @@ public:
     /// Connect to `socket_path`; `ready` is called once, from the loop.
     static std::unique_ptr<CleanupStream>
     open(event_base* base, const std::string& socket_path, ReadyCb ready);
+    /// The same with explicit timeouts and limits. Never returns null:
+    /// every failure, even an immediate one, reaches `ready` from the loop.
+    static std::unique_ptr<CleanupStream> open(event_base* base,
+                                               const std::string& socket_path,
+                                               ReadyCb ready,
+                                               const Options& options);
 
     virtual ~CleanupStream() = default;
 
@@ -121,7 +150,16 @@ public:
     virtual void abort() = 0;
 
     virtual size_t pending() const = 0;
+    /// `cb` is called whenever the unsent bytes fall to `low_water` or
+    /// below after a write, and once when the stream fails (so a paused
+    /// receiver resumes and meets the error in finish()).
     virtual void on_drain(std::function<void()> cb, size_t low_water) = 0;
+
+    /// Records for finish() to send after X; call before finish().
+    virtual void set_extracted(Extracted x) { extracted_ = std::move(x); }
+
+protected:
+    Extracted extracted_;
 };
 
 /// The SMTP reply smtpd gives for cleanup's final status, as Postfix 3.7
@@ -130,22 +168,24 @@ public:
 /// `bare_lf_code` is smtpd_forbid_bare_newline_reject_code.
 std::string reply_for_status(const Status& st, const std::string& queue_id,
                              bool bdat, long long size,
-                             const std::string& myhostname,
-                             int bare_lf_code);
+                             const std::string& myhostname, int bare_lf_code);
 
 /// The Received: header smtpd prepends, one element per physical line
 /// (continuations start with TAB). `date` is mail_date() text, made by
 /// mail_date() below.
 struct ReceivedInfo {
-    std::string helo;       ///< HELO/EHLO argument, or the client name
+    std::string helo; ///< HELO/EHLO argument, or the client name
     std::string client_name;
     std::string client_rfc_addr; ///< with "IPv6:" for IPv6
     std::string myhostname, mail_name;
-    std::string protocol;   ///< SMTP, ESMTP, ESMTPS, ESMTPSA, UTF8SMTP...
-    std::string queue_id;   ///< empty: no "id" part
+    std::string protocol; ///< SMTP, ESMTP, ESMTPS, ESMTPSA, UTF8SMTP...
+    std::string queue_id; ///< empty: no "id" part
     std::vector<std::string> tls_lines; ///< already formatted, with TAB
     std::string single_recipient; ///< quoted external form when exactly one
     std::string date;
+    /// SASL username for "(Authenticated sender: ...)", set only when
+    /// smtpd_sasl_authenticated_header=yes and the client authenticated.
+    std::string authenticated_sender;
 };
 std::vector<std::string> received_header(const ReceivedInfo& info);
 
