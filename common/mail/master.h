@@ -3,8 +3,8 @@
 //   master.h - the master(8) child skeleton, for a many-sessions-per-process
 //   server on one libevent loop
 // DESCRIPTION
-//   parse_args() takes master's command line (-n -t -u -c -o -v -d -l -z -s
-//   -S -i -m -V -D -r, plus our stand-alone -L address). Server then does
+//   parse_master_args() takes master's command line (-n -t -u -c -o -v -d -l -z
+//   -s -S -i -m -V -D -r, plus our stand-alone -L address). Server then does
 //   what Postfix's single-threaded skeleton does, in its order: read
 //   main.cf, apply -o, configure logging, open the accept lock
 //   (pid/<transport>.<service>), chdir(queue_directory), call pre_init,
@@ -31,28 +31,34 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 namespace rs::mail {
 
 struct MasterOptions {
-    std::string service_name; ///< -n, else basename(argv[0])
-    std::string transport;    ///< -t: inet, unix, pass (required unless -S/-L)
-    bool chroot = false;      ///< -c
-    bool debug = false;       ///< -d
+    std::string service_name;  ///< -n, else basename(argv[0])
+    std::string transport;     ///< -t: inet, unix, pass (required unless -S/-L)
+    bool chroot = false;       ///< -c
+    bool debug = false;        ///< -d
     bool unprivileged = false; ///< -u: drop to mail_owner
-    int verbose = 0;          ///< -v, repeatable
-    bool log_stderr = false;  ///< -V
-    bool single = false;      ///< -l: process limit 1, no accept lock
-    bool zero = false;        ///< -z
-    bool standalone = false;  ///< -S: one session on stdin/stdout
-    int listen_count = 1;     ///< -s
-    std::optional<long> max_idle; ///< -i
-    std::optional<long> max_use;  ///< -m
-    std::string listen_address;   ///< -L host:port (ours: development)
+    int verbose = 0;           ///< -v, repeatable
+    bool log_stderr = false;   ///< -V
+    bool single = false;       ///< -l: process limit 1, no accept lock
+    bool zero = false;         ///< -z
+    bool standalone = false;   ///< -S: one session on stdin/stdout
+    int listen_count = 1;      ///< -s
+    std::optional<long> max_idle;       ///< -i
+    std::optional<long> max_use;        ///< -m
+    std::string listen_address;         ///< -L host:port (ours: development)
     std::vector<std::string> overrides; ///< -o name=value, in order
+    bool debugger = false;              ///< -D (accepted, not supported)
+    std::optional<long> retire_time;    ///< -r (accepted, not used yet)
 };
+
+/// The most listen descriptors -s may announce: fds 6 .. 6+N-1.
+inline constexpr int kMaxListenFds = 256;
 
 /// Parse master's argv. Unknown options and left-over arguments are errors
 /// whose text is the fatal message Postfix would give.
@@ -61,15 +67,41 @@ struct MasterOptions {
 /// The 12-byte status message: { int pid; unsigned gen; int avail; }.
 std::string master_status_message(int pid, unsigned generation, bool avail);
 
+/// Read $MAIL_CONFIG/main.cf (default /etc/postfix), then apply the -o
+/// overrides in order, as the skeleton does before anything else. Fatal
+/// (log::fatal) when main.cf is missing or an override has no '='.
+void read_master_config(Config& config, const MasterOptions& options);
+
+/// Split -L's "host:port", "[v6]:port" or ":port" (all addresses).
+[[nodiscard]] Result<std::pair<std::string, std::string>>
+split_host_port(std::string_view text);
+
 /// What a session knows of its connection before any lookup.
 struct ConnInfo {
     std::string client_addr; ///< numeric, no "IPv6:" prefix
     std::string client_port;
     std::string server_addr;
     std::string server_port;
-    int family = 0; ///< AF_INET, AF_INET6, or 0 when unknown
+    int family = 0;                ///< AF_INET, AF_INET6, or 0 when unknown
     bool standalone_stdio = false; ///< -S: fd is stdin, write to stdout
 };
+
+/// The numeric address text Postfix shows: IPv4-mapped IPv6
+/// ("::ffff:1.2.3.4") becomes plain IPv4; anything else is unchanged.
+std::string printable_address(std::string_view addr);
+
+/// The ConnInfo of an accepted socket: getpeername/getsockname for
+/// AF_INET/AF_INET6. A UNIX-domain (or not-a-socket) peer is reported as
+/// client 127.0.0.1 port 0, family 0, which the session shows as
+/// "localhost[127.0.0.1]", as Postfix's smtpd does for such clients. A
+/// peer that is already gone gives "unknown" addresses and family 0.
+ConnInfo conn_info_of_socket(int fd);
+
+/// The ConnInfo from a `pass` hand-off's attributes (client_address,
+/// client_port, server_address, server_port, possibly inside a "{" "}"
+/// hash). Missing client_address or client_port is an error.
+[[nodiscard]] Result<ConnInfo> conn_info_of_pass_attrs(
+    const std::vector<std::pair<std::string, std::string>>& attrs);
 
 class Server {
 public:
