@@ -14,6 +14,7 @@ ENVIRONMENT
     RS_LAB_DIR    the lab directory (required; tests are skipped without)
     RS_BIN        resume-smtpd, when swapped in (informational)
     RS_BUILD_DIR  the CMake build directory
+    RS_TARGET_PORT  the port under test (default: the lab's PORT)
 
 SEE ALSO
     scripts/lab, test/integration/test_*.py
@@ -66,6 +67,9 @@ class Lab:
         state = _read_env_file(os.path.join(self.dir, "lab.env"))
         self.port = int(state.get("PORT", "2525"))
         self.ref_port = int(state.get("REF_PORT", str(self.port + 1)))
+        # RS_TARGET_PORT points the suites elsewhere, e.g. at REF_PORT to
+        # check a test itself against Postfix's smtpd.
+        self.port = int(os.environ.get("RS_TARGET_PORT") or self.port)
         self.tls = state.get("LAB_TLS", "0") == "1"
         self.swap_bin = state.get("SWAP_BIN", "")
         self.bin = os.environ.get("RS_BIN", "")
@@ -287,19 +291,17 @@ class Lab:
         return s
 
     def send(self, msg, rcpts, sender=None, port=None, starttls=False,
-             bdat=False, mail_options=(), rcpt_options=()):
-        """Send msg (bytes, CRLF lines) with smtplib; the final reply.
+             bdat=False, mail_options=(), rcpt_options=(), chunks=None):
+        """Send msg (bytes, CRLF lines) with smtplib; the final reply as
+        (code, text).
 
-        bdat=True sends one BDAT LAST chunk instead of DATA (smtplib
-        knows no CHUNKING)."""
+        DATA goes through smtplib (which dot-stuffs). bdat=True sends the
+        message as BDAT chunks instead (smtplib knows no CHUNKING):
+        chunks is a list of chunk sizes, the rest goes in the last one."""
         sender = sender if sender is not None else self.addr("a")
         if isinstance(rcpts, str):
             rcpts = [rcpts]
         with self.smtp(port, starttls) as s:
-            if not bdat:
-                s.sendmail(sender, rcpts, msg, list(mail_options),
-                           list(rcpt_options))
-                return s
             code, text = s.mail(sender, list(mail_options))
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, text, sender)
@@ -307,11 +309,19 @@ class Lab:
                 code, text = s.rcpt(r, list(rcpt_options))
                 if code not in (250, 251):
                     raise smtplib.SMTPRecipientsRefused({r: (code, text)})
-            reply = bdat_send(s, [msg])
+            if bdat:
+                parts, rest = [], msg
+                for n in chunks or ():
+                    parts.append(rest[:n])
+                    rest = rest[n:]
+                parts.append(rest)
+                reply = bdat_send(s, parts)
+            else:
+                reply = s.data(msg)
             if reply[0] != 250:
                 raise smtplib.SMTPDataError(*reply)
             s.quit()
-            return reply
+            return reply[0], reply[1].decode("utf-8", "replace")
 
     def swaks(self, *args, port=None, check=True, stdin=None):
         """Run swaks against the lab; CompletedProcess (text)."""
