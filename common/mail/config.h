@@ -21,6 +21,8 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -77,13 +79,50 @@ public:
     /// Compatibility level as a comparable number (e.g. "3.6" -> 3006000).
     static int64_t compat_level_value(std::string_view v);
 
+    /// True for the parameters that are never $-expanded (Postfix's raw
+    /// parameters as `postconf -x` shows them: smtpd_reject_footer,
+    /// smtpd_expansion_filter, default_rbl_reply, and a few of other
+    /// daemons').
+    static bool is_raw(std::string_view name);
+
+    /// Limits of recursive expansion: Postfix gives up at this nesting.
+    static constexpr int max_nesting = 100;
+
 private:
     std::map<std::string, std::string, std::less<>> values_;
     std::map<std::string, std::string, std::less<>> overrides_;
+
+    // Defaults written back on first use, kept apart so is_set() stays
+    // true only for what main.cf or -o said.
+    std::map<std::string, std::string, std::less<>> defaulted_;
+
+    // The unexpanded value, or nullopt for an unknown parameter.
+    std::optional<std::string> lookup(std::string_view name);
+    std::string computed_default(std::string_view name);
+    void expand_into(std::string& out, std::string_view text, int depth,
+                     std::string_view context);
 };
 
+/// One row of the generated default table (defaults.cc).
+struct DefaultRow {
+    /// postfix: from `postconf -d`; computed: machine-dependent, the value
+    /// is "" and Config computes it at run time; ours: resume-smtpd's own.
+    enum class Kind { postfix, computed, ours };
+    std::string_view name;
+    std::string_view value;
+    Kind kind;
+};
+
+/// The row for `name`, or nullptr.
+const DefaultRow* find_default_row(std::string_view name);
+
+/// Every row, sorted by name.
+std::span<const DefaultRow> default_rows();
+
 /// Postfix 3.7.11's compiled-in default for `name`, unexpanded, or
-/// nullopt when Postfix has no such parameter and neither have we.
+/// nullopt when Postfix has no such parameter and neither have we. For the
+/// machine-dependent rows (myhostname, mydomain, mynetworks, process_id,
+/// process_name, service_name, config_directory) this is "": ask a Config.
 std::optional<std::string_view> default_value(std::string_view name);
 
 } // namespace rs::mail

@@ -45,6 +45,17 @@ void write(Level level, std::string_view text);
 void set_fatal_hook(void (*hook)(const std::string& text));
 [[noreturn]] void exit_panic();
 
+/// The current tag without the pid, e.g. "postfix/smtpd".
+const std::string& tag();
+
+/// True while lines go to a postlog socket (maillog_file is set and the
+/// socket could be connected).
+bool using_postlog();
+
+/// Longest message text logged; longer text is cut (Postfix's syslog
+/// limit, kept for postlog too so both carry the same line).
+inline constexpr size_t max_line = 2000;
+
 template <class... A> void info(fmt::format_string<A...> f, A&&... a)
 {
     write(Level::info, fmt::format(f, std::forward<A>(a)...));
