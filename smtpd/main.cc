@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: MIT
+// NAME
+//   resume-smtpd - a drop-in smtpd(8) for Postfix 3.7
+// SYNOPSIS
+//   resume-smtpd [master(8) options]     (from master.cf)
+//   resume-smtpd -S [-o name=value ...]  (one session on stdin/stdout)
+//   resume-smtpd -L host:port [-o ...]   (listen by itself)
+// DESCRIPTION
+//   Started by master(8) like smtpd(8): it reads main.cf from
+//   $MAIL_CONFIG (else /etc/postfix), applies the -o overrides in
+//   order, and serves SMTP sessions on one event loop, handing mail to
+//   Postfix's cleanup(8) over public/$cleanup_service_name.
+//
+//   The stand-alone forms -S and -L are for development: run them from
+//   the queue directory (cd `postconf -h queue_directory`), because the
+//   cleanup and trivial-rewrite sockets are named relative to it.
+// SEE ALSO
+//   smtpd/session.h, common/mail/master.h.
+#include "common/mail/config.h"
+#include "common/mail/log.h"
+#include "common/mail/master.h"
+#include "common/util/event.h"
+#include "smtpd/relay.h"
+#include "smtpd/rewrite.h"
+#include "smtpd/session.h"
+#include "smtpd/tls.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unistd.h>
+
+namespace {
+
+const char* usage_text =
+    "usage: resume-smtpd [master(8) options]\n"
+    "       resume-smtpd -S [-o name=value ...]   one session on stdin/stdout\n"
+    "       resume-smtpd -L host:port [-o ...]    listen on host:port\n"
+    "main.cf is read from $MAIL_CONFIG, else /etc/postfix.\n"
+    "Run -S and -L from the queue directory: public/cleanup and\n"
+    "private/rewrite are opened relative to the working directory.\n";
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    // Log as smtpd whatever our file is called: tools key on the tag.
+    rs::log::init("smtpd");
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "-h") == 0
+            || std::strcmp(argv[i], "--help") == 0) {
+            std::fputs(usage_text, stdout);
+            return 0;
+        }
+    }
+
+    // master(8)'s command line.
+    auto opts = rs::mail::parse_master_args(argc, argv);
+    if (!opts) {
+        rs::log::fatal("{}", opts.error().text);
+    }
+    rs::log::set_verbose(opts->verbose);
+    rs::log::set_stderr(opts->log_stderr);
+
+    // main.cf, then -o in order, then logging as configured.
+    rs::mail::Config config;
+    const char* dir = std::getenv("MAIL_CONFIG");
+    config.read_main_cf(dir != nullptr && *dir ? dir : "/etc/postfix");
+    for (const auto& o : opts->overrides) {
+        config.set_override(o);
+    }
+    config.set("process_name", "smtpd");
+    config.set("service_name", opts->service_name);
+    config.set("process_id", std::to_string(getpid()));
+    rs::log::configure(config);
+
+    rs::smtpd::SessionSettings settings = rs::smtpd::settings_from(config);
+
+    // One event loop for every session of this process.
+    rs::EventBasePtr base(event_base_new());
+    if (!base) {
+        rs::log::fatal("event_base_new: cannot create the event loop");
+    }
+
+    std::unique_ptr<rs::smtpd::TlsServer> tls;
+    std::unique_ptr<rs::smtpd::RewriteClient> rewrite;
+    std::unique_ptr<rs::smtpd::RelayChecker> relay;
+    rs::mail::Server* server_ptr = nullptr;
+
+    rs::mail::Server::Hooks hooks;
+    hooks.pre_init = [&] {
+        // Keys and tables are opened before chroot and setuid.
+        if (settings.tls_level == "may" || settings.tls_level == "encrypt") {
+            tls = rs::smtpd::TlsServer::create(config);
+        }
+        rewrite = std::make_unique<rs::smtpd::RewriteClient>(
+            base.get(), "private/" + config.str("rewrite_service_name"));
+        relay = std::make_unique<rs::smtpd::RelayChecker>(config, *rewrite);
+    };
+    hooks.on_session = [&](rs::Fd fd, rs::mail::ConnInfo info) {
+        rs::smtpd::SessionEnv env;
+        env.base = base.get();
+        env.settings = &settings;
+        env.tls = tls.get();
+        env.relay = relay.get();
+        env.done = [&server_ptr] {
+            if (server_ptr != nullptr) {
+                server_ptr->session_done();
+            }
+        };
+        rs::smtpd::Session::start(std::move(env), std::move(fd),
+                                  std::move(info));
+    };
+
+    rs::mail::Server server(base.get(), *opts, config, std::move(hooks));
+    server_ptr = &server;
+    return server.run();
+}

@@ -1,0 +1,1012 @@
+// SPDX-License-Identifier: MIT
+// NAME
+//   session.cc - the session core: settings, I/O, dispatch, the end
+// DESCRIPTION
+//   Input is read through a bufferevent and handled a line at a time in
+//   command mode, or as raw bytes in DATA and BDAT mode. Replies go to
+//   the output buffer, which libevent writes when the loop runs again,
+//   i.e. after every command already received has been answered: that
+//   is Postfix's "flush when no more input is pending".
+//
+//   While a command waits for another part (relay check, cleanup), or
+//   while the error sleep holds replies, reading stops, so the input
+//   buffer stays bounded and the read timeout measures the client only.
+// BUGS
+//   smtpd_per_request_deadline is honoured for commands and content in
+//   a simplified form (see arm_timeouts()).
+// SEE ALSO
+//   session.h, smtpd_*.cc (the commands).
+#include "smtpd/session.h"
+
+#include "common/mail/log.h"
+#include "common/util/text.h"
+#include "smtpd/peer.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <ifaddrs.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+namespace rs::smtpd {
+
+namespace {
+
+// Output a client does not read is bounded: above this we stop reading
+// its commands until the replies have gone out.
+constexpr size_t OUTPUT_HIGH_WATER = 256 * 1024;
+
+std::function<std::string()>& lookup_override()
+{
+    static std::function<std::string()> f;
+    return f;
+}
+
+// The numeric addresses of inet_interfaces, for permit_inet_interfaces.
+void interface_addresses(mail::Config& config, SessionSettings& s)
+{
+    std::string value = text::lower(config.str("inet_interfaces"));
+    if (value == "all") {
+        // Every address of every interface is one of ours.
+        ifaddrs* ifa = nullptr;
+        if (getifaddrs(&ifa) != 0) {
+            log::warning("getifaddrs: {}", std::strerror(errno));
+            return;
+        }
+        for (ifaddrs* p = ifa; p != nullptr; p = p->ifa_next) {
+            if (p->ifa_addr == nullptr) {
+                continue;
+            }
+            int fam = p->ifa_addr->sa_family;
+            if (fam != AF_INET && fam != AF_INET6) {
+                continue;
+            }
+            char buf[NI_MAXHOST];
+            socklen_t len =
+                fam == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
+            if (getnameinfo(p->ifa_addr, len, buf, sizeof(buf), nullptr, 0,
+                            NI_NUMERICHOST)
+                == 0) {
+                s.inet_addresses.push_back(buf);
+            }
+        }
+        freeifaddrs(ifa);
+        return;
+    }
+    if (value == "loopback-only") {
+        s.inet_addresses = {"127.0.0.1", "::1"};
+        return;
+    }
+
+    // An explicit list: addresses as they are, names through the
+    // resolver, once at start-up.
+    for (const auto& item : text::split(value)) {
+        std::string host = item;
+        if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+            host = host.substr(1, host.size() - 2);
+        }
+        addrinfo hints{};
+        hints.ai_socktype = SOCK_STREAM;
+        addrinfo* res = nullptr;
+        if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0) {
+            log::warning("inet_interfaces: cannot resolve {}", host);
+            continue;
+        }
+        for (addrinfo* ai = res; ai != nullptr; ai = ai->ai_next) {
+            char buf[NI_MAXHOST];
+            if (getnameinfo(ai->ai_addr, ai->ai_addrlen, buf, sizeof(buf),
+                            nullptr, 0, NI_NUMERICHOST)
+                == 0) {
+                s.inet_addresses.push_back(buf);
+            }
+        }
+        freeaddrinfo(res);
+    }
+}
+
+// smtpd_forbidden_commands: plain verbs, and inline regexp/pcre tables
+// "regexp:{{/pattern/ action}}" whose patterns match the whole line.
+void forbidden_commands(mail::Config& config, SessionSettings& s)
+{
+    std::string value = config.str("smtpd_forbidden_commands");
+    size_t i = 0;
+    while (i < value.size()) {
+        // Skip separators between items.
+        while (i < value.size()
+               && (value[i] == ' ' || value[i] == ',' || value[i] == '\t')) {
+            ++i;
+        }
+        if (i >= value.size()) {
+            break;
+        }
+
+        // An inline table: take each /pattern/ up to its closing braces.
+        size_t colon = value.find(':', i);
+        size_t space = value.find_first_of(" ,\t", i);
+        if (colon != std::string::npos && colon < space
+            && colon + 1 < value.size() && value[colon + 1] == '{') {
+            std::string type = value.substr(i, colon - i);
+            size_t end = value.find("}}", colon);
+            end = end == std::string::npos ? value.size() : end + 2;
+            std::string body = value.substr(colon + 1, end - colon - 1);
+            i = end;
+            if (type != "regexp" && type != "pcre") {
+                log::warning("smtpd_forbidden_commands: table type {} is "
+                             "not supported; ignoring it",
+                             type);
+                continue;
+            }
+            size_t a = body.find('/');
+            size_t b = a == std::string::npos ? a : body.find('/', a + 1);
+            if (b == std::string::npos) {
+                log::warning("smtpd_forbidden_commands: bad pattern {}", body);
+                continue;
+            }
+            // Postfix tables ignore case unless told otherwise.
+            auto flags =
+                std::regex::ECMAScript | std::regex::icase | std::regex::nosubs;
+            s.forbidden_patterns.emplace_back(body.substr(a + 1, b - a - 1),
+                                              flags);
+            continue;
+        }
+        if (colon != std::string::npos && colon < space) {
+            log::warning("smtpd_forbidden_commands: table {} is not "
+                         "supported; ignoring it",
+                         value.substr(i, space - i));
+            i = space;
+            continue;
+        }
+        s.forbidden_verbs.push_back(text::lower(value.substr(i, space - i)));
+        i = space;
+    }
+}
+
+} // namespace
+
+SessionSettings settings_from(mail::Config& config)
+{
+    SessionSettings s;
+
+    // Names and texts the client sees.
+    s.myhostname = config.str("myhostname");
+    s.banner = config.str("smtpd_banner");
+    s.mail_name = config.str("mail_name");
+
+    // Limits on what the client controls.
+    s.line_length_limit =
+        static_cast<size_t>(config.integer("line_length_limit", 1, 1 << 24));
+    s.timeout = static_cast<int>(config.time("smtpd_timeout", 's', 1));
+    s.starttls_timeout =
+        static_cast<int>(config.time("smtpd_starttls_timeout", 's', 1));
+    s.per_request_deadline = config.boolean("smtpd_per_request_deadline");
+    s.min_data_rate = config.integer("smtpd_min_data_rate", 1);
+    s.soft_error_limit =
+        static_cast<int>(config.integer("smtpd_soft_error_limit", 0));
+    s.hard_error_limit =
+        static_cast<int>(config.integer("smtpd_hard_error_limit", 1));
+    s.junk_command_limit =
+        static_cast<int>(config.integer("smtpd_junk_command_limit", 1));
+    s.error_sleep_ms = static_cast<int>(
+        1000 * config.time("smtpd_error_sleep_time", 's', 0, 3600));
+    s.message_size_limit = config.integer("message_size_limit", 0);
+    s.recipient_limit =
+        static_cast<int>(config.integer("smtpd_recipient_limit", 1));
+
+    // Behaviour switches.
+    s.disable_vrfy = config.boolean("disable_vrfy_command");
+    s.soft_bounce = config.boolean("soft_bounce");
+    s.smtputf8_enable = config.boolean("smtputf8_enable");
+    s.delay_open = config.boolean("smtpd_delay_open_until_valid_rcpt");
+    s.port_logging = config.boolean("smtpd_client_port_logging");
+    s.strict_rfc821 = config.boolean("strict_rfc821_envelopes");
+    for (const auto& k : config.list("smtpd_discard_ehlo_keywords")) {
+        s.discard_ehlo.push_back(text::lower(k));
+    }
+
+    // TLS: the 3.7 level, with the obsolete booleans as Postfix maps them.
+    s.tls_level = text::lower(config.str("smtpd_tls_security_level"));
+    if (s.tls_level.empty()) {
+        if (config.boolean("smtpd_enforce_tls")) {
+            s.tls_level = "encrypt";
+        } else if (config.boolean("smtpd_use_tls")) {
+            s.tls_level = "may";
+        }
+    }
+    s.tls_received_header = config.boolean("smtpd_tls_received_header");
+
+    // The cleanup service and the flags word: external bits, minus what
+    // receive_override_options turns off, Milters always off (we run
+    // none: with the bit on, cleanup would apply non_smtpd_milters).
+    s.cleanup_socket = "public/" + config.str("cleanup_service_name");
+    unsigned flags =
+        cleanup::FLAG_FILTER | cleanup::FLAG_BCC_OK | cleanup::FLAG_MAP_OK;
+    for (const auto& o : config.list("receive_override_options")) {
+        std::string opt = text::lower(o);
+        if (opt == "no_address_mappings") {
+            flags &= ~(cleanup::FLAG_BCC_OK | cleanup::FLAG_MAP_OK);
+        } else if (opt == "no_header_body_checks") {
+            flags &= ~cleanup::FLAG_FILTER;
+        }
+    }
+    s.cleanup_flags = flags | cleanup::FLAG_SMTP_REPLY;
+    if (!config.str("smtpd_milters").empty()) {
+        log::warning("smtpd_milters is not supported by this smtpd; "
+                     "ignoring it");
+    }
+    s.content_filter = config.str("content_filter");
+
+    // Bare newlines (Postfix 3.7.10 and later).
+    std::string bare = text::lower(config.str("smtpd_forbid_bare_newline"));
+    if (bare == "normalize") {
+        s.bare_newline = BareNewline::normalize;
+    } else if (bare == "yes" || bare == "reject") {
+        s.bare_newline = BareNewline::reject;
+    }
+    if (config.is_set("smtpd_forbid_bare_newline_reject_code")
+        || mail::default_value("smtpd_forbid_bare_newline_reject_code")) {
+        s.bare_lf_code = static_cast<int>(
+            config.integer("smtpd_forbid_bare_newline_reject_code", 400, 599));
+    }
+
+    forbidden_commands(config, s);
+
+    // local_header_rewrite_clients: the forms we can judge.
+    for (const auto& item : config.list("local_header_rewrite_clients")) {
+        std::string it = text::lower(item);
+        if (it == "permit_inet_interfaces") {
+            s.rewrite_inet_interfaces = true;
+        } else if (it == "permit_mynetworks") {
+            s.rewrite_mynetworks = true;
+        } else if (it == "static:all") {
+            s.rewrite_all = true;
+        } else if (it == "permit_sasl_authenticated"
+                   || it == "permit_tls_clientcerts"
+                   || it == "permit_tls_all_clientcerts") {
+            // No SASL and no client certificates here: never a match.
+        } else {
+            log::warning("local_header_rewrite_clients: {} is not "
+                         "supported; ignoring it",
+                         item);
+        }
+    }
+    if (s.rewrite_inet_interfaces) {
+        interface_addresses(config, s);
+    }
+    return s;
+}
+
+void Session::set_lookup_override(std::function<std::string()> f)
+{
+    lookup_override() = std::move(f);
+}
+
+void Session::start(SessionEnv env, Fd fd, mail::ConnInfo info)
+{
+    // The session owns itself until end_session() lets go.
+    auto s = std::shared_ptr<Session>(
+        new Session(std::move(env), std::move(fd), std::move(info)));
+    s->self_ = s;
+    s->begin();
+}
+
+Session::Session(SessionEnv env, Fd fd, mail::ConnInfo info)
+    : env_(std::move(env)), cfg_(*env_.settings), info_(std::move(info)),
+      fd_(std::move(fd))
+{
+}
+
+Session::~Session()
+{
+    // The stream goes first: without E, cleanup drops the queue file.
+    txn_.stream.reset();
+}
+
+// libevent's C callbacks, back into the session.
+static void read_cb(bufferevent*, void* arg) noexcept
+{
+    static_cast<Session*>(arg)->on_read();
+}
+static void write_cb(bufferevent*, void* arg) noexcept
+{
+    static_cast<Session*>(arg)->on_write();
+}
+static void event_cb(bufferevent*, short what, void* arg) noexcept
+{
+    static_cast<Session*>(arg)->on_event(what);
+}
+
+void Session::begin()
+{
+    // The client's identity, as every later log line names it. -S on a
+    // pipe has no peer: Postfix then calls the client localhost.
+    addr_ = info_.client_addr;
+    if (addr_.empty() && info_.standalone_stdio) {
+        addr_ = "127.0.0.1";
+        info_.family = AF_INET;
+        name_ = reverse_name_ = "localhost";
+    } else if (addr_.empty()) {
+        addr_ = "unknown";
+    } else if (lookup_override()) {
+        name_ = reverse_name_ = lookup_override()();
+    } else {
+        PeerName peer = lookup_peer(addr_, info_.family);
+        name_ = peer.name;
+        reverse_name_ = peer.reverse_name;
+        if (!peer.warning.empty()) {
+            log::warning("{}", peer.warning);
+        }
+    }
+    rfc_addr_ = rfc_address(addr_, info_.family);
+    namaddr_ = namaddr(
+        name_, addr_, info_.client_port.empty() ? "unknown" : info_.client_port,
+        cfg_.port_logging);
+    log::info("connect from {}", namaddr_);
+
+    // The connection, owned by the bufferevent from here on.
+    evutil_make_socket_nonblocking(fd_.get());
+    int fd = fd_.release();
+    bev_.reset(bufferevent_socket_new(env_.base, fd, BEV_OPT_CLOSE_ON_FREE));
+    if (!bev_) {
+        ::close(fd);
+        log::warning("bufferevent_socket_new: out of memory");
+        end_session();
+        return;
+    }
+    if (info_.standalone_stdio) {
+        evutil_make_socket_nonblocking(1);
+        out_bev_.reset(bufferevent_socket_new(env_.base, 1, 0));
+        if (!out_bev_) {
+            log::warning("bufferevent_socket_new: out of memory");
+            end_session();
+            return;
+        }
+        bufferevent_setcb(out_bev_.get(), nullptr, write_cb, event_cb, this);
+        bufferevent_enable(out_bev_.get(), EV_WRITE);
+    }
+    bufferevent_setcb(bev_.get(), read_cb, out_bev_ ? nullptr : write_cb,
+                      event_cb, this);
+
+    // A client that talks before the greeting is not waiting for us:
+    // Postfix logs that once, with what it sent.
+    if (!info_.standalone_stdio) {
+        char peek[100];
+        ssize_t n = ::recv(bufferevent_getfd(bev_.get()), peek, sizeof(peek),
+                           MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) {
+            pipelining_logged_ = true;
+            log::info("improper command pipelining after CONNECT from {}: "
+                      "{}",
+                      namaddr_, escape_for_log(std::string_view(peek, n), 100));
+        }
+    }
+
+    reply("220 " + cfg_.banner);
+    arm_timeouts();
+    pause_reading(false);
+}
+
+bufferevent* Session::out() const
+{
+    return out_bev_ ? out_bev_.get() : bev_.get();
+}
+
+void Session::arm_timeouts()
+{
+    // smtpd_timeout bounds each read and each write. With
+    // smtpd_per_request_deadline the budget is the same number, but it is
+    // not renewed by every byte: see on_read().
+    timeval tv{cfg_.timeout, 0};
+    if (mode_ == Mode::closing && bev_) {
+        bufferevent_set_timeouts(bev_.get(), nullptr, &tv);
+    } else if (bev_) {
+        bufferevent_set_timeouts(bev_.get(), &tv, &tv);
+    }
+    if (out_bev_) {
+        bufferevent_set_timeouts(out_bev_.get(), nullptr, &tv);
+    }
+}
+
+void Session::pause_reading(bool pause)
+{
+    // Reading is on only when its bytes can be handled now.
+    if (pause) {
+        paused_ = true;
+    }
+    if (!bev_) {
+        return;
+    }
+    bool want = !busy_ && !sleeping_ && !paused_
+                && (mode_ == Mode::command || mode_ == Mode::data
+                    || mode_ == Mode::bdat_chunk);
+    if (want) {
+        bufferevent_enable(bev_.get(), EV_READ);
+    } else {
+        bufferevent_disable(bev_.get(), EV_READ);
+    }
+}
+
+void Session::on_read()
+{
+    process_input();
+}
+
+void Session::on_write()
+{
+    // Our replies have left: finish a closing session, or take the
+    // client's commands again after output backpressure.
+    bufferevent* o = out();
+    if (o == nullptr) {
+        return;
+    }
+    if (mode_ == Mode::closing) {
+        if (evbuffer_get_length(bufferevent_get_output(o)) == 0) {
+            end_session();
+        }
+        return;
+    }
+    if (paused_ && !txn_.stream) {
+        paused_ = false;
+        pause_reading(false);
+        process_input();
+    } else if (paused_ && txn_.stream && txn_.stream->pending() == 0) {
+        paused_ = false;
+        pause_reading(false);
+        process_input();
+    }
+}
+
+void Session::on_event(short what)
+{
+    // The client went away after our last word: nothing to report.
+    if (mode_ == Mode::closing || mode_ == Mode::closed) {
+        end_session();
+        return;
+    }
+
+    // TLS handshake done.
+    if (what & BEV_EVENT_CONNECTED) {
+        tls_ready();
+        return;
+    }
+
+    // Timeouts get a 421 and a log line; other failures only the line.
+    if (what & BEV_EVENT_TIMEOUT) {
+        lost("timeout");
+        return;
+    }
+    lost("lost connection");
+}
+
+void Session::lost(const char* reason)
+{
+    // Postfix names the stage: the command, or the content with its size
+    // so far. A client that leaves right after its message was answered
+    // did nothing wrong, and is not reported (a timeout there still is).
+    bool timeout = std::strcmp(reason, "timeout") == 0;
+    if (mode_ == Mode::data || mode_ == Mode::bdat_chunk) {
+        int64_t n = txn_.receiver ? txn_.receiver->size() : 0;
+        log::info("{} after {} ({} bytes) from {}", reason,
+                  mode_ == Mode::data ? "DATA" : "BDAT", n, namaddr_);
+    } else if (timeout || where_ != "END-OF-MESSAGE") {
+        log::info("{} after {} from {}", reason, where_, namaddr_);
+    }
+
+    // The command in progress did not succeed.
+    if (cmd_slot_ >= 0) {
+        cmd_slot_ = -1;
+    }
+    txn_.stream.reset();
+    if (timeout && bev_) {
+        reply("421 4.4.2 " + cfg_.myhostname + " Error: timeout exceeded");
+        close_after_reply();
+        return;
+    }
+    end_session();
+}
+
+std::string Session::pending_input(size_t max)
+{
+    // What the client sent beyond the current command: our buffer first,
+    // then what the kernel holds (plain connections only).
+    std::string out;
+    if (!bev_) {
+        return out;
+    }
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    size_t n = std::min(evbuffer_get_length(in), max);
+    if (n > 0) {
+        out.resize(n);
+        evbuffer_copyout(in, out.data(), n);
+        return out;
+    }
+    if (!tls_active_ && !info_.standalone_stdio) {
+        char peek[128];
+        ssize_t got =
+            ::recv(bufferevent_getfd(bev_.get()), peek,
+                   std::min(max, sizeof(peek)), MSG_PEEK | MSG_DONTWAIT);
+        if (got > 0) {
+            out.assign(peek, static_cast<size_t>(got));
+        }
+    }
+    return out;
+}
+
+void Session::resume()
+{
+    // An asynchronous step is done: carry on with what the client sent.
+    busy_ = false;
+    if (mode_ == Mode::closing || mode_ == Mode::closed) {
+        return;
+    }
+    process_input();
+}
+
+void Session::process_input()
+{
+    // Not re-entrant: a callback that completes while we are already
+    // here only clears busy_, and the outer loop continues.
+    if (in_process_ || !bev_) {
+        return;
+    }
+    in_process_ = true;
+    auto keep = shared_from_this();
+
+    while (!busy_ && !sleeping_ && !paused_) {
+        if (mode_ == Mode::command) {
+            // Too many errors: Postfix says so before the next command.
+            if (error_count_ >= cfg_.hard_error_limit) {
+                log::info("too many errors after {} from {}", where_, namaddr_);
+                reply("421 4.7.0 " + cfg_.myhostname
+                      + " Error: too many errors");
+                close_after_reply();
+                break;
+            }
+            std::string line;
+            if (!read_line(line)) {
+                break;
+            }
+            dispatch(std::move(line));
+        } else if (mode_ == Mode::data) {
+            if (!feed_data()) {
+                break;
+            }
+        } else if (mode_ == Mode::bdat_chunk) {
+            if (!feed_bdat()) {
+                break;
+            }
+        } else {
+            break;
+        }
+    }
+
+    // Output the client does not read stops its input.
+    bufferevent* o = out();
+    if (o != nullptr && mode_ != Mode::closing && mode_ != Mode::closed
+        && evbuffer_get_length(bufferevent_get_output(o)) > OUTPUT_HIGH_WATER) {
+        paused_ = true;
+    }
+    in_process_ = false;
+    pause_reading(false);
+}
+
+bool Session::read_line(std::string& line)
+{
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    for (;;) {
+        size_t len = evbuffer_get_length(in);
+        if (len == 0) {
+            return false;
+        }
+        size_t eol_len = 0;
+        evbuffer_ptr p =
+            evbuffer_search_eol(in, nullptr, &eol_len, EVBUFFER_EOL_LF);
+
+        // The tail of an over-long line is thrown away up to its end.
+        if (skip_to_lf_) {
+            if (p.pos < 0) {
+                evbuffer_drain(in, len);
+                return false;
+            }
+            evbuffer_drain(in, static_cast<size_t>(p.pos) + 1);
+            skip_to_lf_ = false;
+            continue;
+        }
+
+        // A line longer than line_length_limit is cut there, as Postfix
+        // cuts it, and the command runs with what fits.
+        size_t limit = cfg_.line_length_limit;
+        if ((p.pos < 0 && len >= limit)
+            || (p.pos >= 0 && static_cast<size_t>(p.pos) > limit)) {
+            line.resize(limit);
+            evbuffer_remove(in, line.data(), limit);
+            if (p.pos >= 0) {
+                evbuffer_drain(in, static_cast<size_t>(p.pos) + 1 - limit);
+            } else {
+                skip_to_lf_ = true;
+            }
+            log::warning("{}: request longer than {}: {}", namaddr_, limit,
+                         request_head(line));
+        } else if (p.pos < 0) {
+            return false;
+        } else {
+            line.resize(static_cast<size_t>(p.pos));
+            evbuffer_remove(in, line.data(), line.size());
+            evbuffer_drain(in, 1);
+        }
+
+        // The CR of CR LF is not part of the command.
+        while (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        return true;
+    }
+}
+
+namespace {
+
+// How a command takes part in pipelining and junk counting.
+constexpr unsigned CMD_LAST = 1; // must end a pipelined group
+constexpr unsigned CMD_JUNK = 2; // counts toward smtpd_junk_command_limit
+
+struct CmdInfo {
+    std::string_view name;
+    unsigned flags;
+};
+
+constexpr CmdInfo commands[] = {
+    {"HELO", CMD_LAST},
+    {"EHLO", CMD_LAST},
+    {"STARTTLS", CMD_LAST},
+    {"MAIL", 0},
+    {"RCPT", 0},
+    {"DATA", CMD_LAST},
+    {"BDAT", 0},
+    {"RSET", CMD_JUNK},
+    {"NOOP", CMD_LAST | CMD_JUNK},
+    {"VRFY", CMD_LAST | CMD_JUNK},
+    {"ETRN", CMD_JUNK},
+    {"QUIT", 0},
+};
+
+std::vector<std::string> split_words(std::string_view s)
+{
+    return text::split(s, " \t");
+}
+
+} // namespace
+
+bool Session::forbidden(const std::string& verb, const std::string& line) const
+{
+    for (const auto& v : cfg_.forbidden_verbs) {
+        if (text::iequals(v, verb)) {
+            return true;
+        }
+    }
+    for (const auto& re : cfg_.forbidden_patterns) {
+        if (std::regex_search(line, re)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void Session::dispatch(std::string line)
+{
+    // The verb is the first word; the rest is for the command.
+    size_t sp = line.find_first_of(" \t");
+    std::string verb = line.substr(0, sp);
+    std::string args = sp == std::string::npos ? "" : line.substr(sp);
+
+    // An empty line is an error of its own.
+    if (text::trim(line).empty()) {
+        where_ = "UNKNOWN";
+        cmd_slot_ = counters_.started("unknown");
+        unknown_cmd(true);
+        return;
+    }
+
+    // Known ways other protocols start (HTTP through a proxy, say):
+    // Postfix hangs up on them.
+    if (forbidden(verb, line)) {
+        where_ = "UNKNOWN";
+        counters_.started("unknown");
+        log::warning("non-SMTP command from {}: {}", namaddr_,
+                     text::printable(line));
+        reply("221 2.7.0 Error: I can break rules, too. Goodbye.");
+        close_after_reply();
+        return;
+    }
+
+    const CmdInfo* cmd = nullptr;
+    for (const auto& c : commands) {
+        if (text::iequals(c.name, verb)) {
+            cmd = &c;
+            break;
+        }
+    }
+    if (cmd == nullptr) {
+        where_ = "UNKNOWN";
+        cmd_slot_ = counters_.started("unknown");
+        unknown_cmd(false);
+        return;
+    }
+
+    // A command that must end a pipelined group, with more already sent
+    // behind it: the client does not wait for our replies. Logged once.
+    if ((cmd->flags & CMD_LAST) && !pipelining_logged_) {
+        std::string more = pending_input(100);
+        if (!more.empty()) {
+            pipelining_logged_ = true;
+            log::info("improper command pipelining after {} from {}: {}",
+                      cmd->name, namaddr_, escape_for_log(more, 100));
+        }
+    }
+
+    // Junk commands beyond the limit count as errors.
+    if ((cmd->flags & CMD_JUNK) && junk_count_++ >= cfg_.junk_command_limit) {
+        error_count_++;
+    }
+
+    where_ = std::string(cmd->name);
+    cmd_slot_ = counters_.started(cmd->name);
+    auto argv = split_words(line);
+    std::string_view name = cmd->name;
+    if (name == "HELO" || name == "EHLO") {
+        helo_cmd(argv, name == "EHLO");
+    } else if (name == "STARTTLS") {
+        starttls_cmd(argv);
+    } else if (name == "MAIL") {
+        mail_cmd(args);
+    } else if (name == "RCPT") {
+        rcpt_cmd(args);
+    } else if (name == "DATA") {
+        data_cmd(args);
+    } else if (name == "BDAT") {
+        bdat_cmd(argv);
+    } else if (name == "RSET") {
+        rset_cmd(argv);
+    } else if (name == "NOOP") {
+        noop_cmd();
+    } else if (name == "VRFY") {
+        vrfy_cmd(argv);
+    } else if (name == "ETRN") {
+        etrn_cmd(argv);
+    } else if (name == "QUIT") {
+        quit_cmd();
+    }
+}
+
+void Session::reply(std::string text)
+{
+    if (mode_ == Mode::closed || out() == nullptr) {
+        return;
+    }
+
+    // soft_bounce: nothing we say is permanent.
+    if (cfg_.soft_bounce) {
+        text = soft_bounce_reply(text);
+    }
+    text += "\r\n";
+
+    // Past smtpd_soft_error_limit, each error reply waits
+    // smtpd_error_sleep_time first; a timer, so other sessions go on.
+    // Replies behind a held one wait with it, to keep their order.
+    bool hold = sleeping_
+                || (is_error_reply(text) && cfg_.error_sleep_ms > 0
+                    && error_count_ >= cfg_.soft_error_limit);
+    if (hold) {
+        delayed_ += text;
+        if (!sleeping_) {
+            sleeping_ = true;
+            if (!sleep_timer_) {
+                sleep_timer_.reset(evtimer_new(
+                    env_.base,
+                    [](evutil_socket_t, short, void* arg) noexcept {
+                        static_cast<Session*>(arg)->flush_delayed();
+                    },
+                    this));
+            }
+            timeval tv{cfg_.error_sleep_ms / 1000,
+                       (cfg_.error_sleep_ms % 1000) * 1000};
+            evtimer_add(sleep_timer_.get(), &tv);
+            pause_reading(false);
+        }
+        return;
+    }
+    bufferevent_write(out(), text.data(), text.size());
+}
+
+void Session::flush_delayed()
+{
+    // The error sleep is over: say what was held, then read on.
+    auto keep = shared_from_this();
+    sleeping_ = false;
+    std::string text = std::move(delayed_);
+    delayed_.clear();
+    if (out() != nullptr && mode_ != Mode::closed) {
+        bufferevent_write(out(), text.data(), text.size());
+    }
+    if (mode_ == Mode::closing) {
+        on_write();
+        return;
+    }
+    process_input();
+}
+
+void Session::finish_cmd(bool ok)
+{
+    // One result per command, for the disconnect line and error limits.
+    if (ok) {
+        counters_.succeeded(cmd_slot_);
+    } else {
+        error_count_++;
+    }
+    cmd_slot_ = -1;
+}
+
+void Session::close_after_reply()
+{
+    // Stop reading; leave when the last reply is out.
+    mode_ = Mode::closing;
+    pause_reading(false);
+    arm_timeouts();
+    if (sleeping_) {
+        return;
+    }
+    bufferevent* o = out();
+    if (o == nullptr || evbuffer_get_length(bufferevent_get_output(o)) == 0) {
+        end_session();
+    }
+}
+
+void Session::end_session()
+{
+    if (mode_ == Mode::closed) {
+        return;
+    }
+    mode_ = Mode::closed;
+
+    // Postfix's last line of a session, with its command counters.
+    log::info("disconnect from {}{}", namaddr_, counters_.summary());
+
+    // Let go of everything: cleanup first (without E it drops the
+    // file), then the connection.
+    txn_.stream.reset();
+    if (sleep_timer_) {
+        evtimer_del(sleep_timer_.get());
+    }
+    out_bev_.reset();
+    bev_.reset();
+
+    if (!done_called_) {
+        done_called_ = true;
+        if (env_.done) {
+            env_.done();
+        }
+    }
+
+    // Free ourselves from the loop, not from inside our own callback.
+    auto* holder = new std::shared_ptr<Session>(std::move(self_));
+    timeval zero{0, 0};
+    if (event_base_once(
+            env_.base, -1, EV_TIMEOUT,
+            [](evutil_socket_t, short, void* arg) noexcept {
+                delete static_cast<std::shared_ptr<Session>*>(arg);
+            },
+            holder, &zero)
+        != 0) {
+        // Without a loop to do it later, the caller's reference (if any)
+        // is the last one; dropping ours now is the only option.
+        delete holder;
+    }
+}
+
+std::string Session::proto_name() const
+{
+    return esmtp_ ? "ESMTP" : "SMTP";
+}
+
+std::string Session::qid_or_noqueue() const
+{
+    return txn_.queue_id.empty() ? "NOQUEUE" : txn_.queue_id;
+}
+
+std::string Session::log_reject(const std::string& where,
+                                const std::string& text, bool with_rcpt,
+                                const std::string& rcpt_ext)
+{
+    // "<ID>: reject: <where> from <namaddr>: <reply>; from=<> to=<>
+    // proto= helo=<>", each part only when known.
+    std::string line = fmt::format("{}: reject: {} from {}: {};",
+                                   qid_or_noqueue(), where, namaddr_, text);
+    if (txn_.active) {
+        line += fmt::format(" from=<{}>", txn_.sender_ext);
+    }
+    if (with_rcpt) {
+        line += fmt::format(" to=<{}>", rcpt_ext);
+    }
+    line += " proto=" + proto_name();
+    if (!helo_.empty()) {
+        line += fmt::format(" helo=<{}>", helo_);
+    }
+    log::info("{}", line);
+    return line;
+}
+
+std::string Session::rewrite_context() const
+{
+    // local_header_rewrite_clients decides whether cleanup may treat the
+    // headers as ours (add Date:, Message-ID:, rewrite addresses).
+    if (cfg_.rewrite_all) {
+        return "local";
+    }
+    if (cfg_.rewrite_mynetworks && env_.relay != nullptr
+        && env_.relay->in_mynetworks(addr_)) {
+        return "local";
+    }
+    if (cfg_.rewrite_inet_interfaces
+        && std::find(cfg_.inet_addresses.begin(), cfg_.inet_addresses.end(),
+                     addr_)
+               != cfg_.inet_addresses.end()) {
+        return "local";
+    }
+    return "remote";
+}
+
+cleanup::Envelope Session::make_envelope() const
+{
+    // Postfix sends "unknown" for what it does not know, never "".
+    auto known = [](const std::string& s) {
+        return s.empty() ? std::string("unknown") : s;
+    };
+    cleanup::Envelope e;
+    e.flags =
+        cfg_.cleanup_flags | (txn_.smtputf8 ? cleanup::FLAG_SMTPUTF8 : 0u);
+    e.arrival_sec = txn_.arrival_sec;
+    e.arrival_usec = txn_.arrival_usec;
+    e.content_filter = cfg_.content_filter;
+    e.rewrite_context = rewrite_context();
+    e.envelope_id = txn_.envid;
+    e.ret_flags = txn_.ret_flags;
+    e.sender = txn_.sender;
+    e.encoding = txn_.encoding;
+    e.log_client_name = known(name_);
+    e.log_client_address = known(rfc_addr_);
+    e.log_client_port = known(info_.client_port);
+    e.log_message_origin = namaddr_;
+    e.log_helo_name = helo_;
+    e.log_protocol_name = proto_name();
+    e.client_name = known(name_);
+    e.reverse_client_name = known(reverse_name_);
+    e.client_address = known(addr_);
+    e.client_port = known(info_.client_port);
+    e.server_address = known(info_.server_addr);
+    e.server_port = known(info_.server_port);
+    e.helo_name = helo_;
+    e.protocol_name = proto_name();
+    e.client_address_type = info_.family;
+    return e;
+}
+
+void Session::mail_reset()
+{
+    // A transaction ends: closing the stream without E makes cleanup
+    // drop whatever it had.
+    if (txn_.stream) {
+        txn_.stream->abort();
+    }
+    txn_ = Txn{};
+}
+
+bool Session::need_tls() const
+{
+    return cfg_.tls_level == "encrypt" && !tls_active_;
+}
+
+} // namespace rs::smtpd
