@@ -21,7 +21,6 @@
 #include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -85,7 +84,8 @@ public:
     /// daemons').
     static bool is_raw(std::string_view name);
 
-    /// Limits of recursive expansion: Postfix gives up at this nesting.
+    /// The deepest nesting of values recursive expansion allows; one more
+    /// is fatal ("unreasonable macro call nesting"), as in Postfix.
     static constexpr int max_nesting = 100;
 
 private:
