@@ -486,6 +486,14 @@ TEST_CASE("config: the default table is Postfix 3.7.11's plus ours")
     for (size_t i = 1; i < rows.size(); ++i) {
         REQUIRE(rows[i - 1].name < rows[i].name);
     }
+
+    // The generating machine's host name or pid must not leak in.
+    for (const auto& r : rows) {
+        if (r.kind == mail::DefaultRow::Kind::computed) {
+            INFO("computed row " << r.name);
+            CHECK(r.value.empty());
+        }
+    }
 }
 
 TEST_CASE("config: host and domain defaults follow Postfix's rules")
