@@ -50,6 +50,16 @@
 //   its data with <LF>.<LF> therefore times out here, as it does with
 //   Postfix's normalize. <CR>.<CR> is content in every mode (a bare CR is
 //   never a line end), as in Postfix.
+//
+//   Observed with Postfix 3.7.11 (test/integration/test_smuggling.py,
+//   client on loopback, smtpd_forbid_bare_newline_exclusions empty):
+//     sequence after "text"   no             normalize      reject
+//     <LF>.<LF>               ends (2 msgs)  content, 250   550 bare <LF>
+//     <LF>.<CR><LF>           ends (2 msgs)  content, 250   550 bare <LF>
+//     <CR><LF>.<LF>           ends (2 msgs)  content, 250   550 bare <LF>
+//     <CR>.<CR>               content, 250   content, 250   content, 250
+//   ("content": one message, the lone dot line dropped, the smuggled
+//   commands in its body). We give the normalize column also for "no".
 #pragma once
 
 #include <cstdint>
