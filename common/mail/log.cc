@@ -149,10 +149,35 @@ bool send_postlog(std::string_view line)
     return sent == static_cast<ssize_t>(dgram.size());
 }
 
+// Connect the postlog socket at `path`; 0, or the errno of the failure.
+int connect_postlog(const std::string& path)
+{
+    State& s = state();
+    close_postlog();
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    if (path.size() >= sizeof(sun.sun_path)) {
+        return ENAMETOOLONG;
+    }
+    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return errno;
+    }
+    if (connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
+        int e = errno;
+        close(fd);
+        return e;
+    }
+    s.postlog_fd = fd;
+    return 0;
+}
+
 } // namespace
 
 void init(std::string_view process)
 {
+    int saved_errno = errno;
     State& s = state();
 
     // Before main.cf is read the tag comes from the environment that
@@ -163,6 +188,23 @@ void init(std::string_view process)
         fmt::format("{}/{}", env != nullptr && *env ? env : "postfix", process);
     close_postlog();
     open_syslog();
+
+    // master(8) exports POSTLOG_SERVICE only when maillog_file is set;
+    // using it from the start puts errors found while reading main.cf
+    // where the admin looks (there may be no syslog daemon at all).
+    const char* svc = std::getenv("POSTLOG_SERVICE");
+    if (svc != nullptr && *svc) {
+        const char* host = std::getenv("POSTLOG_HOSTNAME");
+        char buf[256] = {};
+        if (host == nullptr || *host == 0) {
+            gethostname(buf, sizeof(buf) - 1);
+            host = buf;
+        }
+        std::string_view h = host;
+        s.host_label = h.substr(0, h.find('.'));
+        (void)connect_postlog(svc);
+    }
+    errno = saved_errno;
 }
 
 void configure(mail::Config& config)
@@ -187,7 +229,6 @@ void configure(mail::Config& config)
         fatal("unknown syslog_facility value: \"{}\"", facility);
     }
     s.facility = value;
-    close_postlog();
     open_syslog();
 
     // maillog_file chooses postlog. Postfix insists that the file lies
@@ -195,6 +236,7 @@ void configure(mail::Config& config)
     // postlogd (running as root) write somewhere else.
     std::string maillog = config.str("maillog_file");
     if (maillog.empty()) {
+        close_postlog();
         errno = saved_errno;
         return;
     }
@@ -222,30 +264,11 @@ void configure(mail::Config& config)
     std::string path = svc_env != nullptr && *svc_env
                            ? std::string(svc_env)
                            : config.str("queue_directory") + "/public/postlog";
-    sockaddr_un sun{};
-    sun.sun_family = AF_UNIX;
-    if (path.size() >= sizeof(sun.sun_path)) {
-        warning("postlog socket path too long: {}", path);
-        errno = saved_errno;
-        return;
-    }
-    std::memcpy(sun.sun_path, path.c_str(), path.size() + 1);
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) {
-        int e = errno;
-        warning("socket for postlog: {}", std::strerror(e));
-        errno = saved_errno;
-        return;
-    }
-    if (connect(fd, reinterpret_cast<sockaddr*>(&sun), sizeof(sun)) != 0) {
+    int e = connect_postlog(path);
+    if (e != 0) {
         // Keep going on syslog: the line saying why goes there.
-        int e = errno;
-        close(fd);
         warning("connect to postlog service {}: {}", path, std::strerror(e));
-        errno = saved_errno;
-        return;
     }
-    s.postlog_fd = fd;
     errno = saved_errno;
 }
 

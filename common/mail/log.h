@@ -24,6 +24,10 @@ namespace rs::log {
 
 /// Before main.cf is read: tag = $MAIL_LOGTAG (default "postfix") + "/" +
 /// process, to syslog.
+/// Also: when $POSTLOG_SERVICE is set (master(8) sets it only with
+/// maillog_file), lines go there from the start, labelled with the first
+/// label of $POSTLOG_HOSTNAME (else the kernel host name), so a fatal
+/// error in main.cf reaches the maillog file as it does with Postfix.
 void init(std::string_view process);
 
 /// After main.cf and -o: syslog_name, syslog_facility, maillog_file.

@@ -299,3 +299,31 @@ TEST_CASE("log: fatal and panic give their text to the test hook")
     CHECK(log::verbose() == 2);
     log::set_verbose(0);
 }
+
+TEST_CASE("log: with POSTLOG_SERVICE set, lines before main.cf use postlog")
+{
+    FakePostlog fake;
+    setenv("POSTLOG_SERVICE", fake.path.c_str(), 1);
+    setenv("POSTLOG_HOSTNAME", "early.example.test", 1);
+    log::init("smtpd");
+    CHECK(log::using_postlog());
+    log::warning("before main.cf");
+    std::string got = fake.next();
+    CHECK(got.substr(16)
+          == "early postfix/smtpd[" + pid_text()
+                 + "]: warning: before main.cf");
+
+    // A bad maillog_file is reported there too, not lost in syslog.
+    mail::Config c;
+    c.set("maillog_file", "/tmp/not-allowed");
+    CHECK(fatal_text([&] { log::configure(c); }) != "");
+    got = fake.next();
+    CHECK(got.find("]: fatal: maillog_file (/tmp/not-allowed)")
+          != std::string::npos);
+
+    // Without maillog_file, configure() goes back to syslog.
+    mail::Config plain;
+    log::configure(plain);
+    CHECK_FALSE(log::using_postlog());
+    reset();
+}
