@@ -4,7 +4,7 @@
     test_smuggling - SMTP smuggling sequences against Postfix's smtpd and ours
 
 DESCRIPTION
-    For each smtpd_forbid_bare_newline mode (no, normalize, reject) and
+    For each smtpd_forbid_bare_newline mode (no, normalize, yes, reject) and
     each sequence that some server might take for the end of DATA
     (<LF>.<LF>, <LF>.<CR><LF>, <CR><LF>.<LF>, <CR>.<CR>, <CR><LF>.<CR>),
     one client sends the same raw bytes to Postfix's smtpd (the lab's
@@ -48,7 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import lab  # noqa: E402
 
 EHLO = b"client.lab.example"
-MODES = ("no", "normalize", "reject")
+MODES = ("no", "normalize", "yes", "reject")
 SEQUENCES = (
     ("LF.LF", b"\n.\n"),
     ("LF.CRLF", b"\n.\r\n"),
@@ -73,6 +73,12 @@ POSTFIX_3_7_11 = {
     ("normalize", "CRLF.LF"): ONE,
     ("normalize", "CR.CR"): ONE,
     ("normalize", "CRLF.CR"): ONE,
+    # 3.7.11's "yes" is an alias of normalize (not of reject).
+    ("yes", "LF.LF"): ONE,
+    ("yes", "LF.CRLF"): ONE,
+    ("yes", "CRLF.LF"): ONE,
+    ("yes", "CR.CR"): ONE,
+    ("yes", "CRLF.CR"): ONE,
     ("reject", "LF.LF"): BARE_LF_REJECTED,
     ("reject", "LF.CRLF"): BARE_LF_REJECTED,
     ("reject", "CRLF.LF"): BARE_LF_REJECTED,
