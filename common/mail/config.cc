@@ -330,7 +330,12 @@ void Config::read_text(std::string_view text, std::string_view name)
 void Config::set_override(std::string_view arg)
 {
     // -o name=value, stored unexpanded: $name in it is expanded on fetch.
+    // The long form "{ name = value }" (master.cf, Postfix 3.0) is taken
+    // too, in case the braces reach us.
     std::string_view s = text::trim(arg);
+    if (s.size() >= 2 && s.front() == '{' && s.back() == '}') {
+        s = text::trim(s.substr(1, s.size() - 2));
+    }
     size_t eq = s.find('=');
     if (eq == std::string_view::npos) {
         log::fatal("-o option: missing '=' in \"{}\"", s);

@@ -277,7 +277,13 @@ TEST_CASE("config: overrides replace main.cf and stay unexpanded")
     c.read_text("smtpd_timeout = 99s\n", "late");
     CHECK(c.time("smtpd_timeout") == 10);
 
-    CHECK(fatal_text([&] { c.set_override("no_equals_sign"); }) != "");
+    // The long form, with whitespace and '=' inside the value.
+    c.set_override("{ smtpd_banner = $myhostname  ESMTP a=b }");
+    CHECK(c.raw("smtpd_banner") == "$myhostname  ESMTP a=b");
+
+    CHECK(fatal_text([&] { c.set_override("no_equals_sign"); })
+          == "-o option: missing '=' in \"no_equals_sign\"");
+    CHECK(fatal_text([&] { c.set_override("=x"); }) != "");
 }
 
 TEST_CASE("config: an unset parameter gets its default, remembered")
