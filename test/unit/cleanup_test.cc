@@ -721,3 +721,75 @@ TEST_CASE("cleanup: abort closes without E and calls nobody")
     }));
     CHECK(n == 0);
 }
+
+TEST_CASE("cleanup: pending counts unsent bytes and drain fires below low")
+{
+    rs::EventBasePtr base(event_base_new());
+    Peer peer;
+    std::optional<rs::Result<std::string>> ready;
+    auto s = CleanupStream::open(
+        base.get(), peer.path, [&](auto r) { ready = std::move(r); },
+        test_options());
+    peer.accept_one();
+    peer.say(HELLO);
+    REQUIRE(spin(base.get(), [&] { return ready.has_value(); }));
+    int drained = 0;
+    s->on_drain([&] { ++drained; }, 1024);
+
+    // Far more than the socket buffers hold: the rest stays pending.
+    const std::string line(60000, 'x');
+    for (int i = 0; i < 100; ++i) {
+        s->content('N', line);
+    }
+    spin(base.get(), [] { return false; });
+    CHECK(s->pending() > 1024);
+    int before = drained;
+
+    // Once the peer reads, the stream drains and says so.
+    size_t got = 0;
+    REQUIRE(spin(base.get(), [&] {
+        got += peer.heard().size();
+        return s->pending() <= 1024 && drained > before;
+    }));
+    CHECK(s->pending() <= 1024);
+}
+
+TEST_CASE("cleanup: a silent cleanup times out after ipc_timeout")
+{
+    rs::EventBasePtr base(event_base_new());
+    Peer peer;
+    auto opts = test_options();
+    opts.ipc_timeout = 1;
+
+    // No handshake at all.
+    std::optional<rs::Result<std::string>> ready;
+    auto s = CleanupStream::open(
+        base.get(), peer.path, [&](auto r) { ready = std::move(r); }, opts);
+    peer.accept_one();
+    REQUIRE(spin(base.get(), [&] { return ready.has_value(); }));
+    REQUIRE_FALSE(*ready);
+    CHECK(ready->error().code == ETIMEDOUT);
+}
+
+TEST_CASE("cleanup: no reply after E times out after ipc_timeout")
+{
+    rs::EventBasePtr base(event_base_new());
+    Peer peer;
+    auto opts = test_options();
+    opts.ipc_timeout = 1;
+    std::optional<rs::Result<std::string>> ready;
+    auto s = CleanupStream::open(
+        base.get(), peer.path, [&](auto r) { ready = std::move(r); }, opts);
+    peer.accept_one();
+    peer.say(HELLO);
+    REQUIRE(spin(base.get(), [&] { return ready.has_value(); }));
+    REQUIRE(*ready);
+
+    // Silence while the client talks is fine, however long.
+    spin(base.get(), [] { return false; });
+    std::optional<rs::Result<Status>> done;
+    s->finish(0, [&](auto r) { done = std::move(r); });
+    REQUIRE(spin(base.get(), [&] { return done.has_value(); }));
+    REQUIRE_FALSE(*done);
+    CHECK(done->error().code == ETIMEDOUT);
+}
