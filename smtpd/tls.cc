@@ -203,11 +203,12 @@ Result<SslCtxPtr> make_ctx(const TlsSettings& s, const std::string& protocols,
                     + ssl_error_text());
     }
 
-    // No compression (CRIME), the usual bug workarounds, no tickets and
-    // no cache: without tlsmgr(8) there is no key shared by all smtpd
-    // processes to protect tickets with.
-    long opts = SSL_OP_ALL | SSL_OP_NO_COMPRESSION | SSL_OP_NO_TICKET
-                | range->no_options;
+    // No compression (CRIME), no renegotiation (a client could make us
+    // redo the costly handshake at will), the usual bug workarounds, no
+    // tickets and no cache: without tlsmgr(8) there is no key shared by
+    // all smtpd processes to protect tickets with.
+    long opts = SSL_OP_ALL | SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION
+                | SSL_OP_NO_TICKET | range->no_options;
     if (s.preempt_cipherlist) {
         opts |= SSL_OP_CIPHER_SERVER_PREFERENCE;
     }

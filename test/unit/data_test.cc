@@ -451,3 +451,55 @@ TEST_CASE("data: after the end of DATA nothing more is consumed")
     CHECK(rx.feed("more\r\n", sink) == 0);
     CHECK(sink.out.empty());
 }
+
+TEST_CASE("data: random bytes give the same records however they are cut")
+{
+    // A small alphabet makes dots, CR, LF and bound hits frequent; a short
+    // line limit makes fragments and pending CRs frequent.
+    const char alphabet[] = {'a', '.', '\r', '\n', ' ', 'F'};
+    uint32_t seed = 12345;
+    auto next = [&seed] {
+        seed = seed * 1103515245u + 12345u;
+        return seed >> 16;
+    };
+    for (int round = 0; round < 300; ++round) {
+        std::string in;
+        size_t len = 1 + next() % 120;
+        for (size_t i = 0; i < len; ++i) {
+            in += alphabet[next() % sizeof(alphabet)];
+        }
+        for (auto mode : {BareNewline::allow, BareNewline::normalize,
+                          BareNewline::reject}) {
+            for (bool dot : {true, false}) {
+                Case c{.name = "random",
+                       .input = in,
+                       .dot = dot,
+                       .mode = mode,
+                       .line_limit = 1 + next() % 6};
+                Outcome whole = run(c, {std::string_view(c.input)});
+                std::vector<std::string_view> bytes;
+                for (size_t i = 0; i < in.size(); ++i) {
+                    bytes.push_back(std::string_view(c.input).substr(i, 1));
+                }
+                Outcome one = run(c, bytes);
+                size_t cut = next() % (in.size() + 1);
+                Outcome two = run(c, {std::string_view(c.input).substr(0, cut),
+                                      std::string_view(c.input).substr(cut)});
+                INFO("round " << round << " limit " << c.line_limit);
+                CHECK(one.records == whole.records);
+                CHECK(two.records == whole.records);
+                CHECK(one.consumed == whole.consumed);
+                CHECK(two.consumed == whole.consumed);
+                CHECK(one.octets == whole.octets);
+                CHECK(two.octets == whole.octets);
+                CHECK(one.size == whole.size);
+                CHECK(one.done == whole.done);
+                CHECK(one.bare == whole.bare);
+                // BDAT neither unstuffs nor drops: every byte is an octet.
+                if (!dot) {
+                    CHECK(whole.octets == static_cast<int64_t>(in.size()));
+                }
+            }
+        }
+    }
+}
