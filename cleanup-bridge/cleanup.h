@@ -19,7 +19,9 @@
 //     6. finish(): X, f again if set, E; the done callback gets cleanup's
 //        status and reason.
 //   Destroying the stream (or abort()) before finish() closes the socket
-//   without E: cleanup then drops the queue file.
+//   without E: cleanup then drops the queue file. libevent closes the
+//   socket of a freed bufferevent from the loop, so the close happens at
+//   the loop's next turn; destroy the stream before its event_base.
 //
 //   Backpressure: pending() is what has not reached the socket yet; a
 //   receiver stops reading its client above a high-water mark and resumes
