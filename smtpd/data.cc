@@ -46,8 +46,9 @@ std::optional<BareNewline> parse_bare_newline(std::string_view value)
 DataReceiver::DataReceiver(const DataLimits& limits, bool dot_stuffed)
     : limits_(limits), dot_stuffed_(dot_stuffed)
 {
-    // The one line buffer never grows past the bound.
-    line_.reserve(read_bound(limits_));
+    // The one line buffer never grows past the bound; reserve a usual
+    // line's worth now, not a huge configured limit.
+    line_.reserve(std::min<size_t>(read_bound(limits_), 8192));
 }
 
 size_t DataReceiver::feed(std::string_view bytes, ContentSink& sink)
