@@ -102,6 +102,8 @@ public:
     /// Consume client bytes. DATA: returns how many bytes belong to the
     /// message (up to and including the final ".CRLF"); bytes after that
     /// are the client's next commands. BDAT: always consumes all of it.
+    /// Returns 0 only when done() or `bytes` is empty; a partial line is
+    /// kept inside (at most line_length_limit bytes), never handed back.
     size_t feed(std::string_view bytes, ContentSink& sink);
 
     /// DATA: the final dot has been seen.
