@@ -170,13 +170,40 @@ class Lab:
         return subprocess.run(["postqueue", "-c", self.etc, "-p"],
                               capture_output=True, text=True).stdout
 
-    def queue_files(self):
-        """Every file below the queue directories that hold messages."""
+    def queue_files(self, stale_after=10.0):
+        """Queue files of messages: everything in active, deferred, hold
+        and maildrop, and those in incoming that are complete (owner x
+        bit, set by cleanup when done) or still being written. A partial
+        file abandoned for stale_after seconds (its cleanup died) is not
+        a message: see incomplete_files()."""
         files = []
+        now = time.time()
         for q in ("incoming", "active", "deferred", "hold", "maildrop"):
             for root, _, names in os.walk(os.path.join(self.spool, q)):
-                files.extend(os.path.join(root, n) for n in names)
+                for n in names:
+                    p = os.path.join(root, n)
+                    try:
+                        st = os.stat(p)
+                    except OSError:
+                        continue
+                    if (q == "incoming" and not st.st_mode & 0o100
+                            and now - st.st_mtime > stale_after):
+                        continue
+                    files.append(p)
         return files
+
+    def incomplete_files(self):
+        """Partial files in incoming (cleanup never finished them)."""
+        out = []
+        for root, _, names in os.walk(os.path.join(self.spool, "incoming")):
+            for n in names:
+                p = os.path.join(root, n)
+                try:
+                    if not os.stat(p).st_mode & 0o100:
+                        out.append(p)
+                except OSError:
+                    pass
+        return out
 
     def wait_queue_empty(self, timeout=QUEUE_TIMEOUT):
         """Wait until no message is queued (incoming included)."""
@@ -368,6 +395,56 @@ def proc_stat(pid):
             "ppid": int(rest[1])}
 
 
+def server_pid(port, client_port):
+    """The pid of the process holding the server end of the TCP
+    connection from 127.0.0.1:client_port to port (None if not found)."""
+    out = subprocess.run(
+        ["ss", "-Htnp", "state", "established",
+         "( sport = :%d and dport = :%d )" % (port, client_port)],
+        capture_output=True, text=True).stdout
+    m = re.search(r"pid=(\d+)", out)
+    return int(m.group(1)) if m else None
+
+
+def socket_inodes(pid):
+    """The inodes of the sockets pid has open."""
+    inodes = set()
+    try:
+        fds = os.listdir("/proc/%d/fd" % pid)
+    except OSError:
+        return inodes
+    for fd in fds:
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(int(target[8:-1]))
+    return inodes
+
+
+def unix_peers():
+    """{inode: peer inode} of every connected UNIX-domain socket."""
+    out = subprocess.run(["ss", "-Hxn"], capture_output=True,
+                         text=True).stdout
+    peers = {}
+    for line in out.splitlines():
+        f = line.split()
+        # Netid State Recv-Q Send-Q Local Inode Peer Inode
+        if len(f) >= 8 and f[5].isdigit() and f[7].isdigit():
+            peers[int(f[5])] = int(f[7])
+    return peers
+
+
+def connected_to(pid, candidates):
+    """Those candidate pids that hold a UNIX socket whose peer pid holds
+    (e.g. the cleanup process an smtpd is writing a message to)."""
+    mine = socket_inodes(pid)
+    peers = unix_peers()
+    return [c for c in candidates
+            if any(peers.get(i) in mine for i in socket_inodes(c))]
+
+
 def insecure_tls_context():
     """A client context for the lab's self-signed certificate."""
     ctx = ssl.create_default_context()
@@ -480,7 +557,8 @@ _LOG_LINE = re.compile(
     r"(?P<tag>[^\[\s]+)\[(?P<pid>\d+)\]: (?P<text>.*)$")
 # Short queue ids (hex) and long ones (base 52 ... z ...).
 _QID = r"(?:[0-9A-F]{6,}|[0-9A-Za-z]{10,}z[0-9A-Za-z]+)"
-_QID_AT_START = re.compile(r"^(%s)(?=: )" % _QID)
+_QID_AT_START = re.compile(r"^((?:warning|error|fatal|panic): )?(%s)(?=: )"
+                           % _QID)
 _QID_QUEUED = re.compile(r"(queued as |orig_queue_id=|with E?SMTPS?A? id )(%s)"
                          % _QID)
 
@@ -510,8 +588,13 @@ class Normalizer:
 
     def text(self, s):
         """Normalize one piece of text: a log text or a reply line."""
-        s = _QID_AT_START.sub(lambda m: self.qid(m.group(1)), s)
+        s = _QID_AT_START.sub(
+            lambda m: (m.group(1) or "") + self.qid(m.group(2)), s)
         s = _QID_QUEUED.sub(lambda m: m.group(1) + self.qid(m.group(2)), s)
+        # A queue id seen before, wherever else it shows up.
+        for q, name in self.qids.items():
+            if q in s:
+                s = re.sub(r"\b%s\b" % re.escape(q), name, s)
         # Client ports, when smtpd_client_port_logging is on.
         s = re.sub(r"\](:\d+)", "]:PORT", s)
         # Times and delays that depend on the machine's speed.
@@ -552,9 +635,19 @@ def smtpd_tag(tag):
 
 
 def run_main(module_name="__main__"):
-    """unittest main with a plain final "N passed, N failed" line."""
+    """unittest main with a plain final "N passed, N failed" line;
+    arguments, if any, select the tests whose names contain one."""
     loader = unittest.TestLoader()
     suite = loader.loadTestsFromModule(sys.modules[module_name])
+    # Arguments select tests by a part of their name.
+    if len(sys.argv) > 1:
+        def pick(s):
+            for t in s:
+                if isinstance(t, unittest.TestSuite):
+                    yield from pick(t)
+                elif any(a in t.id() for a in sys.argv[1:]):
+                    yield t
+        suite = unittest.TestSuite(list(pick(suite)))
     runner = unittest.TextTestRunner(verbosity=2, stream=sys.stdout)
     result = runner.run(suite)
     failed = len(result.failures) + len(result.errors)
