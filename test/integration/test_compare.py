@@ -121,8 +121,10 @@ def run_dialogue(the_lab, port, steps, env):
         for _ in range(n):
             r = conn.reply()
             if not r:
-                transcript.append("S: [closed]" if conn.closed
-                                  else "S: [no reply]")
+                # Once closed, say so once, not for every later command.
+                mark = "S: [closed]" if conn.closed else "S: [no reply]"
+                if mark not in transcript[-1:]:
+                    transcript.append(mark)
                 return
             transcript.extend("S: " + l for l in r)
 
@@ -164,7 +166,8 @@ def run_dialogue(the_lab, port, steps, env):
                 pending_out = b""
                 for r in conn.wait_closed():
                     transcript.extend("S: " + l for l in r)
-                transcript.append("S: [closed]")
+                if "S: [closed]" not in transcript[-1:]:
+                    transcript.append("S: [closed]")
                 return transcript
             # ">" and "flush" send and read; "+" waits for them.
             if op in (">", "flush") or (op == "raw" and early):
