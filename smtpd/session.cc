@@ -703,10 +703,11 @@ void Session::dispatch(std::string line)
     std::string verb = line.substr(0, sp);
     std::string args = sp == std::string::npos ? "" : line.substr(sp);
 
-    // An empty line is an error of its own.
+    // An empty line is an error of its own; Postfix counts it toward
+    // the error limits but not among the commands of the disconnect line.
     if (text::trim(line).empty()) {
         where_ = "UNKNOWN";
-        cmd_slot_ = counters_.started("unknown");
+        cmd_slot_ = -1;
         unknown_cmd(true);
         return;
     }
@@ -794,12 +795,13 @@ void Session::reply(std::string text)
     }
     text += "\r\n";
 
-    // Past smtpd_soft_error_limit, each error reply waits
-    // smtpd_error_sleep_time first; a timer, so other sessions go on.
-    // Replies behind a held one wait with it, to keep their order.
-    bool hold = sleeping_
-                || (is_error_reply(text) && cfg_.error_sleep_ms > 0
-                    && error_count_ >= cfg_.soft_error_limit);
+    // Past smtpd_soft_error_limit, every reply (not only the errors, as
+    // observed in Postfix 3.7) waits smtpd_error_sleep_time first; a
+    // timer, so other sessions go on. Replies behind a held one wait
+    // with it, to keep their order.
+    bool hold =
+        sleeping_
+        || (cfg_.error_sleep_ms > 0 && error_count_ >= cfg_.soft_error_limit);
     if (hold) {
         delayed_ += text;
         if (!sleeping_) {

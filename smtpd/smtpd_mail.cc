@@ -213,6 +213,16 @@ void Session::rcpt_cmd(const std::string& args)
         if (p.first == "NOTIFY") {
             auto m = notify_mask(p.second);
             if (!m) {
+                // Postfix names the first word it does not know.
+                for (const auto& w : text::split(p.second, ",")) {
+                    if (!notify_mask(w)) {
+                        log::warning("unknown DSN NOTIFY command value "
+                                     "\"{}\" in \"{}\"",
+                                     text::printable(w),
+                                     text::printable(p.second));
+                        break;
+                    }
+                }
                 reply("501 5.5.4 Error: Bad NOTIFY parameter syntax");
                 finish_cmd(false);
                 return;
