@@ -12,6 +12,20 @@
 //   NetworkList matches client addresses against mynetworks-style lists
 //   (a.b.c.d, a.b.c.d/n, [ipv6], [ipv6]/n, ipv6/n); a `type:table` or
 //   hostname entry is not supported yet and is reported by parse().
+// THREADS AND OWNERSHIP
+//   One RewriteClient per event_base. Requests are answered in the order
+//   they were made, one at a time, and the callbacks always run from the
+//   event loop, never from inside rewrite()/resolve(). Do not destroy the
+//   client from inside one of its callbacks.
+// FAILURES
+//   The connection is made on first use and kept. A server hang-up while
+//   idle is noticed and the next request reconnects; a reply with server
+//   flags != 0 (trivial-rewrite is draining) is used and the connection
+//   then closed. A request that meets a hang-up, an I/O timeout
+//   (ipc_timeout), a malformed reply or an unusable answer (empty
+//   transport, empty recipient) is retried on a new connection one second
+//   later, up to max_tries times in all; then its callback gets an Error.
+//   Postfix's own client retries forever instead, blocking the session.
 #pragma once
 
 #include "common/util/result.h"
@@ -48,10 +62,17 @@ public:
     RewriteClient(const RewriteClient&) = delete;
     RewriteClient& operator=(const RewriteClient&) = delete;
 
-    /// Canonicalize an address (request=rewrite rule=local).
+    /// The I/O timeout (Postfix: ipc_timeout, default 3600 s).
+    void set_timeout(int seconds);
+    /// Attempts per request before its callback gets an Error (default 2).
+    void set_max_tries(int tries);
+
+    /// Canonicalize an address (request=rewrite rule=local). The address
+    /// is given and returned in internal (unquoted) form; the client
+    /// quotes it on the wire as Postfix's does.
     void rewrite(std::string address,
                  std::function<void(Result<std::string>)> done);
-    /// Resolve an address (request=resolve).
+    /// Resolve an address (request=resolve), both in internal form.
     void resolve(std::string sender, std::string address,
                  std::function<void(Result<Resolved>)> done);
 
@@ -72,6 +93,7 @@ private:
         int family = 0;
         unsigned char bytes[16] = {};
         int prefix = 0;
+        bool negate = false; ///< "!pattern": a match means no match
     };
     std::vector<Net> nets_;
 };
