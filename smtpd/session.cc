@@ -115,6 +115,8 @@ void interface_addresses(mail::Config& config, SessionSettings& s)
 void forbidden_commands(mail::Config& config, SessionSettings& s)
 {
     std::string value = config.str("smtpd_forbidden_commands");
+    s.forbidden_verbs.clear();
+    s.forbidden_patterns.clear();
     size_t i = 0;
     while (i < value.size()) {
         // Skip separators between items.

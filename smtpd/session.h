@@ -72,7 +72,7 @@ struct SessionSettings {
     BareNewline bare_newline = BareNewline::allow;
     int bare_lf_code = 550;
     /// smtpd_forbidden_commands: plain verbs, and regexp:{{/re/ ...}}.
-    std::vector<std::string> forbidden_verbs;
+    std::vector<std::string> forbidden_verbs = {"connect", "get", "post"};
     std::vector<std::regex> forbidden_patterns;
     /// local_header_rewrite_clients.
     bool rewrite_all = false;
