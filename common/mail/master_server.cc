@@ -179,6 +179,7 @@ struct Server::Impl {
     void update();
     void send_status(bool avail);
     void maybe_exit();
+    void detach_to_drain();
     void finish(int status);
     void on_listen_ready(int fd);
     void begin_session(Fd client, ConnInfo info);
@@ -198,6 +199,9 @@ struct Server::Impl {
         m->master_gone = true;
         m->self.draining_ = true;
         m->status_event.reset();
+        if (m->active() > 0) {
+            m->detach_to_drain();
+        }
         m->update();
         m->maybe_exit();
     }
@@ -572,6 +576,43 @@ void Server::Impl::send_status(bool avail)
         master_gone = true;
         self.draining_ = true;
     }
+}
+
+void Server::Impl::detach_to_drain()
+{
+    // After a reload master still counts this process as available until
+    // it exits (only a busy process had said TAKEN), and so would start no
+    // new process for new clients while our sessions go on. Do what
+    // Postfix's multi-client servers do when they drain: the parent
+    // exits now, which master sees, and a child finishes the sessions
+    // outside master's bookkeeping (still in its process group, so that
+    // "postfix stop" reaches it).
+    pid_t pid = fork();
+    if (pid < 0) {
+        log::warning("fork to finish sessions after master disconnect: {}; "
+                     "finishing them in this process",
+                     std::strerror(errno));
+        return;
+    }
+    if (pid > 0) {
+        _exit(0);
+    }
+
+    // The child: libevent's kernel state is shared with the parent until
+    // re-initialised; the listeners and the lock belong to the new
+    // processes now.
+    if (event_reinit(base) != 0) {
+        log::fatal("event_reinit after fork failed");
+    }
+    listen_events.clear();
+    listening = false;
+    for (int fd : listen_fds) {
+        close(fd);
+    }
+    listen_fds.clear();
+    own_listeners.clear();
+    lock.reset();
+    close(kStatusFd);
 }
 
 void Server::Impl::maybe_exit()

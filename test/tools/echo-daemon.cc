@@ -13,7 +13,7 @@
 //     QUIT   "221 bye", and the session closes
 //     SLEEP  "250 sleeping": nothing else happens, the session simply
 //            stays open until the client speaks again or goes away
-//     INFO   "250 client=A:P server=S:Q family=F draining=D"
+//     INFO   "250 client=A:P server=S:Q family=F pid=N draining=D"
 //     other  "250 " and the line, echoed
 //   A line longer than kMaxLine bytes gets "500 line too long" and the
 //   session closes.
@@ -122,12 +122,12 @@ void read_cb(bufferevent*, void* arg) noexcept
         } else if (cmd == "SLEEP") {
             reply(s, "250 sleeping");
         } else if (cmd == "INFO") {
-            reply(s,
-                  fmt::format("250 client={}:{} server={}:{} family={} "
-                              "draining={}",
-                              s->info.client_addr, s->info.client_port,
-                              s->info.server_addr, s->info.server_port,
-                              s->info.family, s->server->draining() ? 1 : 0));
+            reply(s, fmt::format("250 client={}:{} server={}:{} family={} "
+                                 "pid={} draining={}",
+                                 s->info.client_addr, s->info.client_port,
+                                 s->info.server_addr, s->info.server_port,
+                                 s->info.family, getpid(),
+                                 s->server->draining() ? 1 : 0));
         } else {
             reply(s, "250 " + line);
         }
@@ -155,6 +155,10 @@ void start_session(event_base* base, Server* server, rs::Fd fd, ConnInfo info)
     }
     bufferevent_setcb(s->in, read_cb, write_cb, event_cb, s);
     bufferevent_enable(s->in, EV_READ | EV_WRITE);
+    // One log line per session, so that the tests see logging work
+    // from a process that has dropped its privileges.
+    rs::log::info("connect from {}:{}", s->info.client_addr,
+                  s->info.client_port);
     reply(s, fmt::format("220 echo pid={} sessions={}", getpid(),
                          server->sessions()));
 }
