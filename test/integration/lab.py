@@ -577,9 +577,10 @@ class Normalizer:
     Queue ids become QID1, QID2, ... in order of first appearance, so two
     runs that handle their messages alike normalize to the same text."""
 
-    def __init__(self, myhostname=None):
+    def __init__(self, myhostname=None, size_limit=None):
         self.qids = {}
         self.myhostname = myhostname
+        self.size_limit = size_limit
 
     def qid(self, q):
         if q not in self.qids:
@@ -614,6 +615,11 @@ class Normalizer:
         s = self.text(line)
         if self.myhostname:
             s = s.replace(self.myhostname, "MYHOSTNAME")
+        # The EHLO SIZE value is the lab's message_size_limit: name it, so
+        # that transcripts do not depend on how the lab was set up.
+        if self.size_limit is not None:
+            s = re.sub(r"^(S: 250[ -]SIZE) %d$" % self.size_limit,
+                       r"\1 MESSAGE_SIZE_LIMIT", s)
         return s
 
     def log(self, line):

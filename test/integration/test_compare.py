@@ -80,6 +80,12 @@ def expand(expr, env):
     return int(re.sub(r"\{(\w+)(?:([+-])(\d+))?\}", one, expr))
 
 
+def expand_text(text, env):
+    """TEXT of a command line with every {name+k} replaced by its value."""
+    return re.sub(r"\{\w+(?:[+-]\d+)?\}",
+                  lambda m: str(expand(m.group(0), env)), text)
+
+
 def content(n):
     """n bytes of CRLF-terminated content lines (n >= 2)."""
     line = b"x" * 76 + b"\r\n"
@@ -135,23 +141,25 @@ def run_dialogue(the_lab, port, steps, env):
         read_replies(1)
     try:
         for op, arg in steps:
+            # The transcript keeps {limit} and the like as written, so
+            # that it does not depend on the lab's settings.
             if op in (">", "+"):
-                pending_out += arg.encode("utf-8") + b"\r\n"
+                pending_out += expand_text(arg, env).encode("utf-8") + b"\r\n"
                 pending_replies += 1
                 transcript.append("C: " + arg)
             elif op == "-":
-                pending_out += arg.encode("utf-8") + b"\r\n"
+                pending_out += expand_text(arg, env).encode("utf-8") + b"\r\n"
             elif op == "=":
-                n = expand(arg, env)
-                pending_out += content(n)
-                transcript.append("C: [%d content bytes]" % n)
+                pending_out += content(expand(arg, env))
+                transcript.append("C: [%s content bytes]" % arg)
             elif op == "bdat":
                 size, _, last = arg.partition(" ")
                 n = expand(size, env)
                 cmd = "BDAT %d%s" % (n, " " + last if last else "")
                 pending_out += cmd.encode() + b"\r\n" + content(n)
                 pending_replies += 1
-                transcript.append("C: %s [+%d bytes]" % (cmd, n))
+                transcript.append("C: BDAT %s%s [+%s bytes]"
+                                  % (size, " " + last if last else "", size))
             elif op == "raw":
                 data = arg.encode("utf-8").decode("unicode_escape")
                 pending_out += data.encode("latin-1")
@@ -201,7 +209,8 @@ def session_log(the_lab, mark):
 
 def normalize(the_lab, transcript, log_lines):
     """(replies, smtpd log in order, other log lines sorted)."""
-    norm = lab.Normalizer(the_lab.myhostname)
+    norm = lab.Normalizer(the_lab.myhostname,
+                          int(the_lab.postconf("message_size_limit")))
     replies = [norm.reply(l) for l in transcript]
     smtpd, other = [], []
     for line in log_lines:
