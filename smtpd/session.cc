@@ -447,9 +447,30 @@ void Session::on_write()
         return;
     }
     if (mode_ == Mode::closing) {
-        if (evbuffer_get_length(bufferevent_get_output(o)) == 0) {
-            end_session();
+        if (evbuffer_get_length(bufferevent_get_output(o)) != 0) {
+            return;
         }
+
+        // With TLS our output has only reached the filter: the plain
+        // connection below may still hold the last reply. Look again
+        // shortly, within the write timeout.
+        bufferevent* under = bufferevent_get_underlying(o);
+        if (under != nullptr
+            && evbuffer_get_length(bufferevent_get_output(under)) != 0
+            && flush_checks_++ < 100 * cfg_.timeout) {
+            if (!flush_timer_) {
+                flush_timer_.reset(evtimer_new(
+                    env_.base,
+                    [](evutil_socket_t, short, void* arg) noexcept {
+                        static_cast<Session*>(arg)->on_write();
+                    },
+                    this));
+            }
+            timeval tv{0, 10000};
+            evtimer_add(flush_timer_.get(), &tv);
+            return;
+        }
+        end_session();
         return;
     }
     if (paused_ && !txn_.stream) {
@@ -664,7 +685,7 @@ struct CmdInfo {
 constexpr CmdInfo commands[] = {
     {"HELO", CMD_LAST},
     {"EHLO", CMD_LAST},
-    {"STARTTLS", CMD_LAST},
+    {"STARTTLS", 0}, // observed: Postfix does not log pipelining here
     {"MAIL", 0},
     {"RCPT", 0},
     {"DATA", CMD_LAST},
@@ -864,9 +885,11 @@ void Session::close_after_reply()
         return;
     }
     bufferevent* o = out();
-    if (o == nullptr || evbuffer_get_length(bufferevent_get_output(o)) == 0) {
+    if (o == nullptr) {
         end_session();
+        return;
     }
+    on_write();
 }
 
 void Session::end_session()
@@ -884,6 +907,9 @@ void Session::end_session()
     txn_.stream.reset();
     if (sleep_timer_) {
         evtimer_del(sleep_timer_.get());
+    }
+    if (flush_timer_) {
+        evtimer_del(flush_timer_.get());
     }
     out_bev_.reset();
     bev_.reset();

@@ -201,6 +201,8 @@ public:
     BuffereventPtr out_bev_; ///< stdio mode: stdout
     EventPtr sleep_timer_;
     EventPtr deadline_timer_;
+    EventPtr flush_timer_;
+    int flush_checks_ = 0;
     std::shared_ptr<Session> self_;
 
     std::string name_ = "unknown", reverse_name_ = "unknown";
