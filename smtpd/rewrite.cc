@@ -426,6 +426,11 @@ RewriteClient::RewriteClient(event_base* base, std::string socket_path)
 
 RewriteClient::~RewriteClient() = default;
 
+event_base* RewriteClient::base() const
+{
+    return impl_->base;
+}
+
 void RewriteClient::set_timeout(int seconds)
 {
     impl_->timeout = seconds > 0 ? seconds : 1;

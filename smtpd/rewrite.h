@@ -62,6 +62,10 @@ public:
     RewriteClient(const RewriteClient&) = delete;
     RewriteClient& operator=(const RewriteClient&) = delete;
 
+    /// The event loop the client runs on (for callers that must defer
+    /// their own callbacks onto it).
+    event_base* base() const;
+
     /// The I/O timeout (Postfix: ipc_timeout, default 3600 s).
     void set_timeout(int seconds);
     /// Attempts per request before its callback gets an Error (default 2).
