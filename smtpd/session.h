@@ -31,6 +31,7 @@
 #include "smtpd/relay.h"
 #include "smtpd/tls.h"
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -153,6 +154,8 @@ public:
     void end_session();
     void pause_reading(bool pause);
     void arm_timeouts();
+    void restart_deadline();
+    void arm_deadline();
     void lost(const char* reason);
     std::string pending_input(size_t max);
     bufferevent* out() const;
@@ -202,6 +205,8 @@ public:
     EventPtr sleep_timer_;
     EventPtr deadline_timer_;
     EventPtr flush_timer_;
+    std::chrono::steady_clock::time_point deadline_{};
+    size_t input_left_ = 0; ///< input bytes left after the last pass
     int flush_checks_ = 0;
     std::shared_ptr<Session> self_;
 

@@ -370,3 +370,47 @@ TEST_CASE("smtpd: smtpd_tls_security_level=encrypt wants STARTTLS first")
     h.send("MAIL FROM:<a@b>\r\n");
     CHECK(h.line() == "530 5.7.0 Must issue a STARTTLS command first");
 }
+
+TEST_CASE("smtpd: an idle client gets 421 4.4.2 after smtpd_timeout")
+{
+    auto s = Harness::test_settings();
+    s.timeout = 1;
+    Harness h(s);
+    h.start();
+    h.line();
+    CHECK(h.line(3000) == "421 4.4.2 mx.test Error: timeout exceeded");
+    CHECK(h.wait_closed());
+}
+
+TEST_CASE("smtpd: with smtpd_per_request_deadline a trickled command "
+          "times out")
+{
+    auto s = Harness::test_settings();
+    s.timeout = 1;
+    s.per_request_deadline = true;
+    Harness h(s);
+    h.start();
+    h.line();
+    // Each byte comes well within the timeout; the whole line does not.
+    h.send("N");
+    CHECK(h.line(400) == "<none>");
+    h.send("O");
+    CHECK(h.line(400) == "<none>");
+    h.send("O");
+    CHECK(h.line(400) == "421 4.4.2 mx.test Error: timeout exceeded");
+}
+
+TEST_CASE("smtpd: without a deadline a trickled command is answered")
+{
+    auto s = Harness::test_settings();
+    s.timeout = 1;
+    Harness h(s);
+    h.start();
+    h.line();
+    h.send("NO");
+    CHECK(h.line(600) == "<none>");
+    h.send("OP");
+    CHECK(h.line(600) == "<none>");
+    h.send("\r\n");
+    CHECK(h.line() == "250 2.0.0 Ok");
+}
