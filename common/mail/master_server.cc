@@ -40,6 +40,7 @@
 #include <pwd.h>
 #include <sys/file.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace rs::mail {
@@ -87,6 +88,16 @@ void install_exit_signal(int sig)
 bool fd_is_open(int fd)
 {
     return fcntl(fd, F_GETFD) >= 0;
+}
+
+// master's status channel and listeners are sockets (the channel may be
+// a pipe on systems without duplex pipes); anything else there means we
+// were not started by master.
+bool fd_is_socket(int fd, bool or_fifo)
+{
+    struct stat st {};
+    return fstat(fd, &st) == 0
+           && (S_ISSOCK(st.st_mode) || (or_fifo && S_ISFIFO(st.st_mode)));
 }
 
 void set_cloexec(int fd)
@@ -315,13 +326,13 @@ void Server::Impl::start()
         if (!opt.debug && isatty(STDIN_FILENO)) {
             log::fatal("do not run this command by hand");
         }
-        if (!fd_is_open(kStatusFd)) {
+        if (!fd_is_socket(kStatusFd, true)) {
             log::fatal("no master status channel on fd {}: run from "
                        "master(8), or use -S or -L",
                        kStatusFd);
         }
         for (int i = 0; i < opt.listen_count; ++i) {
-            if (!fd_is_open(kListenFd + i)) {
+            if (!fd_is_socket(kListenFd + i, false)) {
                 log::fatal("no listen socket on fd {} (-s {})", kListenFd + i,
                            opt.listen_count);
             }

@@ -303,3 +303,424 @@ TEST_CASE("master: an IPv4-mapped client of an IPv6 socket shows as IPv4")
     CHECK(info.server_addr == "127.0.0.1");
     CHECK(info.family == AF_INET);
 }
+
+// ---- Server under a fake master ----------------------------------------
+//
+// A forked child runs the Server with fd 5 and fd 6 arranged as master(8)
+// arranges them; the test plays master: it reads the 12-byte records and
+// connects clients. Each session sends "220 <pid> <sessions>
+// <client>:<port>", echoes what it reads, and ends at EOF.
+
+namespace {
+
+constexpr int kWaitMs = 3000;
+
+struct Record {
+    int pid = 0;
+    unsigned gen = 0;
+    int avail = -1;
+};
+
+// A session of the test service: banner, echo, end at EOF.
+struct EchoSession {
+    Server* server;
+    Fd fd;
+    EventPtr ev;
+};
+
+void echo_read(evutil_socket_t fd, short, void* arg) noexcept
+{
+    auto* s = static_cast<EchoSession*>(arg);
+    char buf[512];
+    ssize_t n = read(static_cast<int>(fd), buf, sizeof(buf));
+    if (n < 0 && errno == EAGAIN) {
+        return;
+    }
+    if (n <= 0) {
+        Server* server = s->server;
+        delete s;
+        server->session_done();
+        return;
+    }
+    (void)!write(static_cast<int>(fd), buf, static_cast<size_t>(n));
+}
+
+struct ChildSetup {
+    int limit = 1;
+    int max_use = 0;
+    std::string max_idle = "100s";
+    std::string transport = "inet";
+    std::vector<std::string> extra_args;
+    std::string mail_owner = "postfix";
+    bool no_status_fd = false;
+};
+
+// Move fd to number `to` without clobbering anything below 100 first.
+void place_fd(int fd, int to)
+{
+    int high = fcntl(fd, F_DUPFD, 100);
+    REQUIRE(high >= 0);
+    close(fd);
+    REQUIRE(dup2(high, to) == to);
+    close(high);
+}
+
+[[noreturn]] void run_child(const ChildSetup& cs, const std::string& queue,
+                            int status_fd, int listen_fd)
+{
+    // fds 5 and 6 as master leaves them; nothing else of the parent's.
+    int s = fcntl(status_fd, F_DUPFD, 100);
+    int l = fcntl(listen_fd, F_DUPFD, 100);
+    for (int fd = 3; fd < 100; ++fd) {
+        close(fd);
+    }
+    if (cs.no_status_fd) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 5);
+        close(null);
+    } else {
+        dup2(s, 5);
+    }
+    dup2(l, 6);
+    close(s);
+    close(l);
+    setenv("GENERATION", "17", 1);
+
+    std::vector<std::string> args = {"master_test", "-d", "-n",
+                                     "svc",         "-t", cs.transport};
+    args.insert(args.end(), cs.extra_args.begin(), cs.extra_args.end());
+    auto opt = parse(args);
+    if (!opt) {
+        _exit(3);
+    }
+    log::init("master_test");
+    log::set_stderr(std::getenv("MASTER_TEST_STDERR") != nullptr);
+    Config config;
+    config.read_text(fmt::format("queue_directory = {}\n"
+                                 "smtpd_sessions_per_process = {}\n"
+                                 "max_use = {}\n"
+                                 "max_idle = {}\n"
+                                 "mail_owner = {}\n",
+                                 queue, cs.limit, cs.max_use, cs.max_idle,
+                                 cs.mail_owner),
+                     "test");
+    EventBasePtr base(event_base_new());
+    Server* srv = nullptr;
+    Server::Hooks hooks;
+    hooks.on_session = [&](Fd fd, ConnInfo info) {
+        auto* es = new EchoSession{srv, std::move(fd), nullptr};
+        std::string banner =
+            fmt::format("220 {} {} {}:{}\r\n", getpid(), srv->sessions(),
+                        info.client_addr, info.client_port);
+        (void)!write(es->fd.get(), banner.data(), banner.size());
+        es->ev.reset(event_new(base.get(), es->fd.get(), EV_READ | EV_PERSIST,
+                               echo_read, es));
+        event_add(es->ev.get(), nullptr);
+    };
+    Server server(base.get(), *opt, config, std::move(hooks));
+    srv = &server;
+    _exit(server.run());
+}
+
+struct FakeMaster {
+    pid_t pid = -1;
+    Fd status;
+    int port = 0;
+    std::string queue;
+    std::string unix_path;
+
+    explicit FakeMaster(const ChildSetup& cs)
+    {
+        char tmpl[] = "/tmp/master_test.XXXXXX";
+        REQUIRE(mkdtemp(tmpl));
+        queue = tmpl;
+        REQUIRE(mkdir((queue + "/pid").c_str(), 0755) == 0);
+
+        int sv[2];
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        Fd listener;
+        if (cs.transport == "pass" || cs.transport == "unix") {
+            unix_path = queue + "/sock";
+            listener.reset(socket(AF_UNIX, SOCK_STREAM, 0));
+            sockaddr_un sun{};
+            sun.sun_family = AF_UNIX;
+            std::snprintf(sun.sun_path, sizeof(sun.sun_path), "%s",
+                          unix_path.c_str());
+            REQUIRE(bind(listener.get(), reinterpret_cast<sockaddr*>(&sun),
+                         sizeof(sun))
+                    == 0);
+            REQUIRE(listen(listener.get(), 16) == 0);
+        } else {
+            listener = tcp_listener(port);
+        }
+        pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            run_child(cs, queue, sv[1], listener.get());
+        }
+        close(sv[1]);
+        status.reset(sv[0]);
+    }
+
+    ~FakeMaster()
+    {
+        // Only our own child, by pid, if a test left it running.
+        if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, nullptr, 0);
+        }
+        if (!unix_path.empty()) {
+            unlink(unix_path.c_str());
+        }
+        std::string lock = queue + "/pid/" + "inet.svc";
+        unlink(lock.c_str());
+        unlink((queue + "/pid/pass.svc").c_str());
+        unlink((queue + "/pid/unix.svc").c_str());
+        rmdir((queue + "/pid").c_str());
+        rmdir(queue.c_str());
+    }
+
+    // The records master would read within `ms` milliseconds.
+    std::vector<Record> records(int ms = 300)
+    {
+        std::vector<Record> out;
+        for (;;) {
+            pollfd p{status.get(), POLLIN, 0};
+            if (poll(&p, 1, ms) <= 0) {
+                return out;
+            }
+            Record r;
+            char buf[12];
+            ssize_t n = recv(status.get(), buf, sizeof(buf), MSG_WAITALL);
+            if (n != 12) {
+                return out;
+            }
+            std::memcpy(&r.pid, buf, 4);
+            std::memcpy(&r.gen, buf + 4, 4);
+            std::memcpy(&r.avail, buf + 8, 4);
+            out.push_back(r);
+            ms = 100;
+        }
+    }
+
+    // The child's exit status, or -1 if it is still running after `ms`.
+    int wait_exit(int ms = kWaitMs)
+    {
+        for (int waited = 0; waited <= ms; waited += 20) {
+            int st = 0;
+            pid_t r = waitpid(pid, &st, WNOHANG);
+            if (r == pid) {
+                pid = -1;
+                return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+            }
+            usleep(20 * 1000);
+        }
+        return -1;
+    }
+};
+
+// A line from a session: the banner or an echo.
+std::string read_line(int fd)
+{
+    std::string line;
+    char c;
+    pollfd p{fd, POLLIN, 0};
+    while (poll(&p, 1, kWaitMs) > 0 && read(fd, &c, 1) == 1) {
+        line += c;
+        if (c == '\n') {
+            break;
+        }
+    }
+    return line;
+}
+
+std::string kinds(const std::vector<Record>& rs)
+{
+    std::string out;
+    for (const auto& r : rs) {
+        out += r.avail == 1 ? "A" : r.avail == 0 ? "T" : "?";
+    }
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("master server: limit 1 says TAKEN per accept, AVAIL per session, "
+          "and max_use=2 exits 0")
+{
+    FakeMaster m(ChildSetup{.limit = 1, .max_use = 2});
+    Fd c1 = tcp_connect(m.port);
+    CHECK(read_line(c1.get()).rfind("220 ", 0) == 0);
+    auto r = m.records();
+    REQUIRE(kinds(r) == "T");
+    CHECK(r[0].pid == m.pid);
+    CHECK(r[0].gen == 15); // GENERATION=17 is octal
+    c1.reset();
+    CHECK(kinds(m.records()) == "A");
+
+    Fd c2 = tcp_connect(m.port);
+    CHECK(read_line(c2.get()).rfind("220 ", 0) == 0);
+    CHECK(kinds(m.records()) == "T");
+    c2.reset();
+    CHECK(kinds(m.records()) == "A");
+    CHECK(m.wait_exit() == 0);
+}
+
+TEST_CASE("master server: limit 2 says TAKEN only when full, AVAIL when not")
+{
+    FakeMaster m(ChildSetup{.limit = 2});
+    Fd c1 = tcp_connect(m.port);
+    std::string b1 = read_line(c1.get());
+    CHECK(b1.find(" 1 127.0.0.1:") != std::string::npos);
+    CHECK(kinds(m.records()) == "");
+    Fd c2 = tcp_connect(m.port);
+    std::string b2 = read_line(c2.get());
+    CHECK(b2.find(" 2 127.0.0.1:") != std::string::npos);
+    CHECK(kinds(m.records()) == "T");
+    c1.reset();
+    CHECK(kinds(m.records()) == "A");
+    c2.reset();
+    CHECK(kinds(m.records()) == "");
+    CHECK(m.wait_exit(200) == -1); // still serving
+}
+
+TEST_CASE("master server: the accept lock is pid/<transport>.<service>")
+{
+    FakeMaster m(ChildSetup{});
+    Fd c = tcp_connect(m.port);
+    CHECK(read_line(c.get()).rfind("220 ", 0) == 0);
+    struct stat st {};
+    REQUIRE(stat((m.queue + "/pid/inet.svc").c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("master server: max_idle ends an idle process with status 0")
+{
+    FakeMaster m(ChildSetup{.max_idle = "1s"});
+    CHECK(m.wait_exit(300) == -1);
+    CHECK(m.wait_exit(3000) == 0);
+    CHECK(kinds(m.records(50)) == "");
+}
+
+TEST_CASE("master server: fd 5 EOF ends an idle process at once")
+{
+    FakeMaster m(ChildSetup{});
+    CHECK(m.wait_exit(200) == -1);
+    m.status.reset();
+    CHECK(m.wait_exit() == 0);
+}
+
+TEST_CASE("master server: after fd 5 EOF a detached child finishes the "
+          "session and the process master knows exits")
+{
+    FakeMaster m(ChildSetup{.limit = 5});
+    Fd c = tcp_connect(m.port);
+    REQUIRE(read_line(c.get()).rfind("220 ", 0) == 0);
+    m.status.reset();
+    CHECK(m.wait_exit() == 0);
+    REQUIRE(write(c.get(), "still there\n", 12) == 12);
+    CHECK(read_line(c.get()) == "still there\n");
+}
+
+TEST_CASE("master server: SIGTERM ends the process with status 0")
+{
+    FakeMaster m(ChildSetup{});
+    Fd c = tcp_connect(m.port);
+    REQUIRE(read_line(c.get()).rfind("220 ", 0) == 0);
+    kill(m.pid, SIGTERM);
+    CHECK(m.wait_exit() == 0);
+}
+
+TEST_CASE("master server: a unix client is 127.0.0.1 port 0")
+{
+    FakeMaster m(ChildSetup{.transport = "unix"});
+    Fd c(socket(AF_UNIX, SOCK_STREAM, 0));
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::snprintf(sun.sun_path, sizeof(sun.sun_path), "%s",
+                  m.unix_path.c_str());
+    REQUIRE(connect(c.get(), reinterpret_cast<sockaddr*>(&sun), sizeof(sun))
+            == 0);
+    CHECK(read_line(c.get()).find(" 1 127.0.0.1:0\r\n") != std::string::npos);
+}
+
+namespace {
+
+// Hand `fd` over the way postscreen does: one dummy byte with the
+// descriptor, then the attribute bytes.
+void send_pass(int conn, int fd, std::string_view attrs)
+{
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof(control);
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int));
+    std::memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+    REQUIRE(sendmsg(conn, &msg, 0) == 1);
+    REQUIRE(write(conn, attrs.data(), attrs.size())
+            == static_cast<ssize_t>(attrs.size()));
+}
+
+Fd unix_connect(const std::string& path)
+{
+    Fd c(socket(AF_UNIX, SOCK_STREAM, 0));
+    sockaddr_un sun{};
+    sun.sun_family = AF_UNIX;
+    std::snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path.c_str());
+    REQUIRE(connect(c.get(), reinterpret_cast<sockaddr*>(&sun), sizeof(sun))
+            == 0);
+    return c;
+}
+
+} // namespace
+
+TEST_CASE("master server: pass takes the descriptor and the attr0 hash")
+{
+    FakeMaster m(ChildSetup{.transport = "pass"});
+    using namespace std::string_view_literals;
+    // Split literals: "\0" followed by a digit would be an octal escape.
+    constexpr auto attrs = "{\0client_address\0"
+                           "192.0.2.7\0client_port\0"
+                           "4711\0server_address\0"
+                           "192.0.2.1\0server_port\0"
+                           "25\0}\0\0"sv;
+
+    // A broken hand-off first: it is dropped, the process serves on.
+    {
+        Fd bad = unix_connect(m.unix_path);
+        int sv[2];
+        REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+        send_pass(bad.get(), sv[1], "client_port\0"sv);
+        close(sv[1]);
+        close(sv[0]);
+    }
+    CHECK(kinds(m.records()) == "TA");
+    Fd conn = unix_connect(m.unix_path);
+    int sv[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+    Fd client(sv[0]);
+    send_pass(conn.get(), sv[1], attrs);
+    close(sv[1]);
+    CHECK(read_line(client.get()).find(" 1 192.0.2.7:4711\r\n")
+          != std::string::npos);
+    CHECK(kinds(m.records()) == "T");
+}
+
+TEST_CASE("master server: a mail_owner with uid 0 is fatal (exit 1)")
+{
+    FakeMaster m(ChildSetup{.extra_args = {"-u"}, .mail_owner = "root"});
+    CHECK(m.wait_exit() == 1);
+}
+
+TEST_CASE("master server: no status channel on fd 5 is fatal (exit 1)")
+{
+    FakeMaster m(ChildSetup{.no_status_fd = true});
+    CHECK(m.wait_exit() == 1);
+}
