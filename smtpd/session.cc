@@ -329,7 +329,7 @@ void Session::begin()
     // The client's identity, as every later log line names it. -S on a
     // pipe has no peer: Postfix then calls the client localhost.
     addr_ = info_.client_addr;
-    if (addr_.empty() && info_.standalone_stdio) {
+    if (info_.standalone_stdio && (addr_.empty() || info_.family == 0)) {
         addr_ = "127.0.0.1";
         info_.family = AF_INET;
         name_ = reverse_name_ = "localhost";

@@ -61,6 +61,7 @@ void Session::helo_cmd(const std::vector<std::string>& argv, bool esmtp)
         lines.push_back("VRFY");
     }
     if (offered("starttls") && env_.tls != nullptr && !tls_active_
+        && !info_.standalone_stdio
         && (cfg_.tls_level == "may" || cfg_.tls_level == "encrypt")) {
         lines.push_back("STARTTLS");
     }
