@@ -45,6 +45,7 @@ P_SHARED = 3628   # 5 sessions per process
 P_IDLE = 3629     # max_idle=2s
 P_STRESS = 3630   # -o stress=yes
 P_SCREEN = 3631   # postscreen in front of a pass service
+P_ALONE = 3632    # echo-daemon -L, without master
 TIMEOUT = 10.0
 BANNER = re.compile(r"^220 echo pid=(\d+) sessions=(\d+)$")
 
@@ -138,7 +139,7 @@ class MasterSkeletonTest(unittest.TestCase):
         if os.geteuid() != 0:
             raise unittest.SkipTest("needs root (postfix start)")
         for p in (LAB_PORT, LAB_PORT + 1, P_SINGLE, P_SHARED, P_IDLE,
-                  P_STRESS, P_SCREEN):
+                  P_STRESS, P_SCREEN, P_ALONE):
             if listening(p):
                 raise unittest.SkipTest("port %d is in use" % p)
         cls.dir = os.environ.get("RS_MASTER_LAB") or os.path.join(
@@ -301,6 +302,37 @@ class MasterSkeletonTest(unittest.TestCase):
                         % drainer)
         new.quit()
         self.assert_log_clean()
+
+    def test_standalone_S_serves_stdin_stdout(self):
+        env = dict(os.environ, MAIL_CONFIG=self.lab.etc)
+        r = subprocess.run([self.echo, "-S"], input=b"hello\r\nQUIT\r\n",
+                           env=env, capture_output=True, timeout=TIMEOUT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().split("\r\n")
+        self.assertRegex(lines[0], BANNER)
+        self.assertEqual(lines[1:], ["250 hello", "221 bye", ""])
+
+    def test_standalone_L_listens_until_SIGTERM(self):
+        env = dict(os.environ, MAIL_CONFIG=self.lab.etc)
+        p = subprocess.Popen([self.echo, "-L", "%s:%d" % (HOST, P_ALONE),
+                              "-o", "smtpd_sessions_per_process=2"],
+                             env=env, stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + TIMEOUT
+            while not listening(P_ALONE):
+                self.assertLess(time.monotonic(), deadline, "no listener")
+                time.sleep(0.05)
+            clients = [Client(P_ALONE) for _ in range(2)]
+            self.assertEqual({c.pid for c in clients}, {p.pid})
+            info = clients[0].cmd("INFO")
+            self.assertIn("server=%s:%d" % (HOST, P_ALONE), info)
+            for c in clients:
+                c.quit()
+        finally:
+            # Our own child, by its pid.
+            p.terminate()
+            rc = p.wait(TIMEOUT)
+        self.assertEqual(rc, 0)
 
     def test_z_stop_ends_every_process_cleanly(self):
         # Runs last (name order): holds sessions open across the stop.

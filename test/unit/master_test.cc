@@ -407,11 +407,18 @@ void place_fd(int fd, int to)
     EventBasePtr base(event_base_new());
     Server* srv = nullptr;
     Server::Hooks hooks;
+    std::string init_seen;
+    hooks.pre_init = [&] {
+        char cwd[4096];
+        init_seen = std::string(" pre_init_cwd=")
+                    + (getcwd(cwd, sizeof(cwd)) ? cwd : "?");
+    };
+    hooks.post_init = [&] { init_seen += " post_init"; };
     hooks.on_session = [&](Fd fd, ConnInfo info) {
         auto* es = new EchoSession{srv, std::move(fd), nullptr};
         std::string banner =
-            fmt::format("220 {} {} {}:{}\r\n", getpid(), srv->sessions(),
-                        info.client_addr, info.client_port);
+            fmt::format("220 {} {} {}:{}{}\r\n", getpid(), srv->sessions(),
+                        info.client_addr, info.client_port, init_seen);
         (void)!write(es->fd.get(), banner.data(), banner.size());
         es->ev.reset(event_new(base.get(), es->fd.get(), EV_READ | EV_PERSIST,
                                echo_read, es));
@@ -584,6 +591,28 @@ TEST_CASE("master server: limit 2 says TAKEN only when full, AVAIL when not")
     CHECK(m.wait_exit(200) == -1); // still serving
 }
 
+TEST_CASE("master server: pre_init runs in the queue directory, then "
+          "post_init")
+{
+    FakeMaster m(ChildSetup{});
+    Fd c = tcp_connect(m.port);
+    std::string banner = read_line(c.get());
+    CHECK(banner.find(" pre_init_cwd=" + m.queue + " post_init\r\n")
+          != std::string::npos);
+}
+
+TEST_CASE("master server: max_use reached with room left says TAKEN, then "
+          "exits 0")
+{
+    FakeMaster m(ChildSetup{.limit = 3, .max_use = 1});
+    Fd c = tcp_connect(m.port);
+    REQUIRE(read_line(c.get()).rfind("220 ", 0) == 0);
+    CHECK(kinds(m.records()) == "");
+    c.reset();
+    CHECK(kinds(m.records()) == "TA");
+    CHECK(m.wait_exit() == 0);
+}
+
 TEST_CASE("master server: the accept lock is pid/<transport>.<service>")
 {
     FakeMaster m(ChildSetup{});
@@ -641,7 +670,7 @@ TEST_CASE("master server: a unix client is 127.0.0.1 port 0")
                   m.unix_path.c_str());
     REQUIRE(connect(c.get(), reinterpret_cast<sockaddr*>(&sun), sizeof(sun))
             == 0);
-    CHECK(read_line(c.get()).find(" 1 127.0.0.1:0\r\n") != std::string::npos);
+    CHECK(read_line(c.get()).find(" 1 127.0.0.1:0 ") != std::string::npos);
 }
 
 namespace {
@@ -708,7 +737,7 @@ TEST_CASE("master server: pass takes the descriptor and the attr0 hash")
     Fd client(sv[0]);
     send_pass(conn.get(), sv[1], attrs);
     close(sv[1]);
-    CHECK(read_line(client.get()).find(" 1 192.0.2.7:4711\r\n")
+    CHECK(read_line(client.get()).find(" 1 192.0.2.7:4711 ")
           != std::string::npos);
     CHECK(kinds(m.records()) == "T");
 }
