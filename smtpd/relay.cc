@@ -407,7 +407,14 @@ void RelayChecker::check_rcpt(const RcptQuery& q,
     e->impl = impl_;
     e->q = q;
     e->done = std::move(done);
-    e->step();
+
+    // RFC 5321 4.5.1: a bare "postmaster" is always taken; Postfix
+    // 3.7 skips every restriction for it (observed with reject, defer).
+    if (text::iequals(q.recipient, "postmaster")) {
+        e->finish(true, "");
+    } else {
+        e->step();
+    }
     e->in_call = false;
 }
 

@@ -27,8 +27,9 @@
 //     554 5.7.1 <r>: Recipient address rejected: Relay access denied
 //   with <r> the recipient in internal (unquoted) form, and the codes
 //   from relay_domains_reject_code, reject_code and defer_code.
-//   reject_unauth_pipelining decides nothing at RCPT here (the session
-//   knows about pipelining). permit_sasl_authenticated matches when
+//   A bare "postmaster" recipient is accepted without any restriction,
+//   as Postfix does. reject_unauth_pipelining decides nothing at RCPT here (the
+//   session knows about pipelining). permit_sasl_authenticated matches when
 //   sasl_username is set. A bad mynetworks is not fatal in Postfix 3.7:
 //   it logs "warning: mynetworks: ..." and permit_mynetworks answers
 //   "451 4.3.0 <r>: Temporary lookup failure"; so do we (the constructor

@@ -269,6 +269,20 @@ TEST_CASE("relay: each action's reply")
           == "OK");
 }
 
+TEST_CASE("relay: a bare postmaster passes every restriction")
+{
+    Lab lab;
+    auto r = [&](const std::string& list, const std::string& rcpt) {
+        return reply(lab, "smtpd_relay_restrictions = " + list + "\n", rcpt);
+    };
+    CHECK(r("reject", "postmaster") == "OK");
+    CHECK(r("defer", "Postmaster") == "OK");
+    CHECK(r("bogus, reject", "POSTMASTER") == "OK");
+    CHECK(r("reject", "postmaster@lab.example")
+          == "554 5.7.1 <postmaster@lab.example>: Recipient address rejected: "
+             "Access denied");
+}
+
 TEST_CASE("relay: permit_sasl_authenticated matches a logged-in client")
 {
     Lab lab;
