@@ -65,8 +65,9 @@ EXPECTED_DIFFERENCES = [
      "fields on Postfix's lines)"),
 ]
 
-# Limits of every wait of one session.
+# Limits of the waits of one session.
 SESSION_TIMEOUT = 60.0
+DISCONNECT_TIMEOUT = 15.0
 
 
 def expand(expr, env):
@@ -141,6 +142,10 @@ def run_dialogue(the_lab, port, steps, env):
         read_replies(1)
     try:
         for op, arg in steps:
+            # A server that went silent answers nothing more: stop here
+            # rather than wait for every later reply.
+            if transcript[-1:] == ["S: [no reply]"]:
+                break
             # The transcript keeps {limit} and the like as written, so
             # that it does not depend on the lab's settings.
             if op in (">", "+"):
@@ -201,8 +206,11 @@ def run_dialogue(the_lab, port, steps, env):
 def session_log(the_lab, mark):
     """The maillog lines of the session that began at mark: wait for its
     disconnect line, then for the queue to drain and the log to settle."""
-    the_lab.wait_log(mark, r"/smtpd\[\d+\]: disconnect from ",
-                     timeout=SESSION_TIMEOUT)
+    try:
+        the_lab.wait_log(mark, r"/smtpd\[\d+\]: disconnect from ",
+                         timeout=DISCONNECT_TIMEOUT)
+    except lab.LabError:
+        pass  # a missing disconnect line shows in the comparison
     the_lab.wait_queue_empty(timeout=SESSION_TIMEOUT)
     return the_lab.wait_log_quiet(mark, quiet=0.4, timeout=SESSION_TIMEOUT)
 
@@ -241,6 +249,8 @@ class Compare(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.lab = lab.from_env()
+        lab.require_serving(cls.lab)
+        lab.require_serving(cls.lab, cls.lab.ref_port)
         cls.env = {"limit": int(cls.lab.postconf("message_size_limit"))}
 
     def run_on(self, port, steps):

@@ -56,6 +56,7 @@ class Delivery(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.lab = lab.from_env()
+        lab.require_serving(cls.lab)
         cls.host = cls.lab.myhostname.encode()
 
     def setUp(self):

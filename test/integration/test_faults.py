@@ -55,6 +55,7 @@ class Faults(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.lab = lab.from_env()
+        lab.require_serving(cls.lab)
 
     def setUp(self):
         self.lab.wait_queue_empty()
