@@ -3,25 +3,34 @@
 //   master.h - the master(8) child skeleton, for a many-sessions-per-process
 //   server on one libevent loop
 // DESCRIPTION
-//   parse_master_args() takes master's command line (-n -t -u -c -o -v -d -l -z
-//   -s -S -i -m -V -D -r, plus our stand-alone -L address). Server then does
-//   what Postfix's single-threaded skeleton does, in its order: read
-//   main.cf, apply -o, configure logging, open the accept lock
+//   parse_master_args() takes master's command line (-n -t -u -c -o -v -d
+//   -l -z -s -S -i -m -V -D -r, plus our stand-alone -L address). The
+//   caller then reads main.cf and applies -o (read_master_config()) and
+//   configures logging; Server::run() does the rest of what Postfix's
+//   single-threaded skeleton does, in its order: open the accept lock
 //   (pid/<transport>.<service>), chdir(queue_directory), call pre_init,
 //   drop privileges (setgid, initgroups, chroot, setuid), call post_init,
 //   and serve.
 //
 //   Serving: listen fds start at 6 (-s N of them); fd 5 is the status
-//   channel. The process accepts while it has fewer than `session_limit`
-//   sessions, sends TAKEN to master only when it becomes full and AVAIL
+//   channel. The process accepts while it has fewer than
+//   smtpd_sessions_per_process sessions, sends TAKEN to master only when
+//   it becomes full (or stops accepting for good, at max_use) and AVAIL
 //   when it is no longer full, counts every finished session toward
-//   max_use, exits after max_idle seconds with no session, and exits when
-//   master closes fd 5 (reload, stop) as soon as its sessions are done.
+//   max_use, and exits after max_idle seconds with no session. When
+//   master closes fd 5 (reload, stop) an idle process exits at once; a
+//   busy one forks: the parent exits, so that master starts fresh
+//   processes, and the child finishes the sessions, then exits. SIGTERM
+//   exits at once with status 0.
 //   `pass` services receive the client descriptor over the UNIX socket
 //   with SCM_RIGHTS, then an attr0 hash of client/server address and port.
 //
 //   Stand-alone (no master): -S serves one session on stdin/stdout; -L
-//   host:port listens on that address itself, with no status channel.
+//   host:port listens on that address itself, with no status channel, no
+//   max_idle or max_use, until SIGTERM or SIGINT.
+// THREADS
+//   One Server per process, on the caller's event loop; not thread-safe.
+//   The event_base must outlive the Server.
 #pragma once
 
 #include "common/mail/config.h"
@@ -108,7 +117,10 @@ public:
     struct Hooks {
         std::function<void()> pre_init;  ///< before chroot/setuid
         std::function<void()> post_init; ///< after, before serving
-        /// A new session; call Server::session_done() when it ends.
+        /// A new session; call Server::session_done() when it ends. The
+        /// descriptor is non-blocking and close-on-exec; under -S it is
+        /// stdin, and replies go to stdout. May be called from inside
+        /// run() before the loop starts (-S).
         std::function<void(Fd client, ConnInfo info)> on_session;
     };
 
@@ -120,7 +132,8 @@ public:
     Server& operator=(const Server&) = delete;
 
     /// Privileges, listeners, status channel, timers; then the loop.
-    /// Returns the process exit status.
+    /// Returns the process exit status (0). Start-up failures are
+    /// log::fatal() (exit 1), as master(8) expects.
     int run();
 
     /// A session ended (exactly once per on_session call).
