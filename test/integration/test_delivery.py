@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -316,6 +317,40 @@ class Delivery(unittest.TestCase):
             self.assertRegex(notice, want)
         # RET=HDRS: the notice carries the headers but not the body.
         self.assertNotIn(b"please confirm", notice)
+
+    def test_dsn_parameters_are_in_the_held_queue_file(self):
+        # The lab's header_checks hold a message marked X-Lab-Hold: yes;
+        # its queue file then shows the DSN records cleanup received.
+        if "header_checks" not in self.lab.postconf("header_checks"):
+            self.skipTest("lab without the X-Lab-Hold header check")
+        sent = message("held dsn", "held\r\n", b"X-Lab-Hold: yes\r\n")
+        code, text = self.lab.send(
+            sent, "b@lab.example",
+            mail_options=["RET=HDRS", "ENVID=lab-envid-7"],
+            rcpt_options=["NOTIFY=SUCCESS,DELAY",
+                          "ORCPT=rfc822;B@lab.example"])
+        self.assertEqual(code, 250, text)
+        qid = self.qid_of(text)
+        try:
+            deadline = time.monotonic() + lab.QUEUE_TIMEOUT
+            while time.monotonic() < deadline:
+                held = [q for q in self.lab.queue()
+                        if q["queue_id"] == qid and q["queue_name"] == "hold"]
+                if held:
+                    break
+                time.sleep(0.1)
+            self.assertTrue(held, "not held: %s" % self.lab.queue_listing())
+            records = self.lab.postcat(qid)
+            # ret_flags 2 = HDRS; notify_flags 2|8 = SUCCESS,DELAY.
+            for want in ("named_attribute: envelope_id=lab-envid-7",
+                         "named_attribute: ret_flags=2",
+                         "named_attribute: notify_flags=10",
+                         "named_attribute: dsn_orig_rcpt=rfc822;B@lab.example",
+                         "original_recipient: b@lab.example",
+                         "recipient: b@lab.example"):
+                self.assertIn(want + "\n", records)
+        finally:
+            self.lab.postsuper("-d", qid)
 
     def test_dsn_notify_never_gets_no_notice(self):
         sent = message("dsn never", "no notice\r\n")
