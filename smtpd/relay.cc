@@ -19,8 +19,13 @@
 
 #include "common/mail/log.h"
 #include "common/util/text.h"
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cstring>
 #include <fmt/format.h>
+#include <ifaddrs.h>
 #include <memory>
+#include <netinet/in.h>
 
 namespace rs::smtpd {
 
@@ -365,6 +370,84 @@ struct Eval : std::enable_shared_from_this<Eval> {
 
 } // namespace
 
+std::string computed_mynetworks(mail::Config& config)
+{
+    // Which families: inet_protocols as Postfix reads it.
+    std::string protocols = text::lower(config.str("inet_protocols"));
+    bool all = protocols.find("all") != std::string::npos;
+    bool v4 = all || protocols.find("ipv4") != std::string::npos;
+    bool v6 = all || protocols.find("ipv6") != std::string::npos;
+    std::string style = text::lower(config.str("mynetworks_style"));
+
+    // Every interface address, with its netmask, IPv4 first.
+    ifaddrs* ifa = nullptr;
+    if (getifaddrs(&ifa) != 0) {
+        log::fatal("getifaddrs: {}", std::strerror(errno));
+    }
+    std::vector<std::string> out[2];
+    for (ifaddrs* i = ifa; i != nullptr; i = i->ifa_next) {
+        if (i->ifa_addr == nullptr || i->ifa_netmask == nullptr) {
+            continue;
+        }
+        int family = i->ifa_addr->sa_family;
+        if ((family == AF_INET && !v4) || (family == AF_INET6 && !v6)
+            || (family != AF_INET && family != AF_INET6)) {
+            continue;
+        }
+        unsigned char addr[16] = {};
+        unsigned char mask[16] = {};
+        int len = family == AF_INET ? 4 : 16;
+        if (family == AF_INET) {
+            std::memcpy(addr,
+                        &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr,
+                        4);
+            std::memcpy(
+                mask, &reinterpret_cast<sockaddr_in*>(i->ifa_netmask)->sin_addr,
+                4);
+        } else {
+            std::memcpy(
+                addr, &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr,
+                16);
+            std::memcpy(
+                mask,
+                &reinterpret_cast<sockaddr_in6*>(i->ifa_netmask)->sin6_addr,
+                16);
+        }
+
+        // The prefix for the style, then the address cut to it.
+        int prefix = 0;
+        for (int b = 0; b < len; ++b) {
+            prefix += __builtin_popcount(mask[b]);
+        }
+        if (style == "host") {
+            prefix = len * 8;
+        } else if (style == "class" && family == AF_INET) {
+            prefix = addr[0] < 128 ? 8 : addr[0] < 192 ? 16 : 24;
+        }
+        for (int b = 0; b < len; ++b) {
+            int keep = std::min(8, std::max(0, prefix - 8 * b));
+            addr[b] &= static_cast<unsigned char>(0xff00 >> keep);
+        }
+        char buf[INET6_ADDRSTRLEN];
+        inet_ntop(family, addr, buf, sizeof buf);
+        std::string entry = family == AF_INET
+                                ? fmt::format("{}/{}", buf, prefix)
+                                : fmt::format("[{}]/{}", buf, prefix);
+        auto& list = out[family == AF_INET ? 0 : 1];
+        if (std::find(list.begin(), list.end(), entry) == list.end()) {
+            list.push_back(entry);
+        }
+    }
+    freeifaddrs(ifa);
+    std::string value;
+    for (const auto& list : out) {
+        for (const std::string& e : list) {
+            value += value.empty() ? e : " " + e;
+        }
+    }
+    return value;
+}
+
 struct RelayChecker::Impl : RelayState {
     using RelayState::RelayState;
 };
@@ -386,7 +469,10 @@ RelayChecker::RelayChecker(mail::Config& config, RewriteClient& rewrite)
 
     // A bad mynetworks is logged now and again when it is needed, and
     // answered then with a temporary failure, as Postfix 3.7 does.
-    auto nets = NetworkList::parse(config.str("mynetworks"));
+    std::string value = config.is_set("mynetworks")
+                            ? config.str("mynetworks")
+                            : computed_mynetworks(config);
+    auto nets = NetworkList::parse(value);
     if (nets) {
         impl_->mynetworks = std::move(*nets);
     } else {

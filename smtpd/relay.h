@@ -75,6 +75,13 @@ relay_safety_error(const std::vector<std::string>& relay_restrictions,
 /// (the RelayChecker constructor calls it too).
 void require_relay_safe(mail::Config& config);
 
+/// mynetworks when main.cf and -o leave it unset: Postfix computes it
+/// from mynetworks_style (host: each interface address alone; subnet:
+/// each interface's network; class: the IPv4 class A/B/C network) over
+/// the inet_protocols families, e.g. "127.0.0.1/32 192.0.2.2/32
+/// [::1]/128" for host.
+std::string computed_mynetworks(mail::Config& config);
+
 class RelayChecker {
 public:
     /// Reads mynetworks, smtpd_relay_restrictions,

@@ -417,3 +417,24 @@ TEST_CASE("relay: in_mynetworks")
     CHECK(rc.in_mynetworks("::1"));
     CHECK_FALSE(rc.in_mynetworks("192.0.2.1"));
 }
+
+TEST_CASE("relay: mynetworks is computed from mynetworks_style when unset")
+{
+    mail::Config config;
+    config.read_text("inet_protocols = ipv4\nmynetworks_style = host\n",
+                     "test");
+    std::string host = computed_mynetworks(config);
+    CHECK(host.find("127.0.0.1/32") != std::string::npos);
+    CHECK(host.find('[') == std::string::npos); // no IPv6 asked for
+    config.read_text("mynetworks_style = subnet\n", "test2");
+    CHECK(computed_mynetworks(config).find("127.0.0.0/8") != std::string::npos);
+    // The checker uses it: 127.0.0.1 is ours under style host.
+    Lab lab;
+    mail::Config c2;
+    c2.read_text("inet_protocols = ipv4\nmynetworks_style = host\n"
+                 "smtpd_relay_restrictions = reject_unauth_destination\n",
+                 "test4");
+    RelayChecker rc(c2, lab.rw);
+    CHECK(rc.in_mynetworks("127.0.0.1"));
+    CHECK_FALSE(rc.in_mynetworks("127.0.0.2"));
+}
