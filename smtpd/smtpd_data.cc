@@ -267,6 +267,20 @@ void Session::bdat_cmd(const std::vector<std::string>& argv)
         return;
     }
 
+    // A chunk that cannot fit is refused before it is read: the client
+    // declared its size, so we need not receive it to know.
+    if (cfg_.message_size_limit > 0
+        && *count > cfg_.message_size_limit - txn_.bdat_octets) {
+        log::warning("{}: BDAT request from {} exceeds message size limit",
+                     qid_or_noqueue(), namaddr_);
+        mail_reset();
+        bdat_discard_ = true;
+        bdat_error_ = !last;
+        reply("552 5.3.4 Chunk exceeds message size limit");
+        finish_cmd(false);
+        return;
+    }
+
     // The first chunk starts the content, with our Received: header.
     bdat_discard_ = false;
     if (!txn_.bdat) {
