@@ -647,6 +647,12 @@ std::string check_rcpt_params(const PathArg& arg, RcptParams& out)
         // NOTIFY=list, once.
         if (key == "NOTIFY" && has_value) {
             auto m = notify_mask(value);
+            for (const std::string& word : text::split(value, ",")) {
+                if (!notify_mask(word) && out.warning.empty()) {
+                    out.warning = "unknown DSN NOTIFY command value \"" + word
+                                  + "\" in \"" + value + "\"";
+                }
+            }
             if (seen_notify || !m) {
                 return "501 5.5.4 Error: Bad NOTIFY parameter syntax";
             }

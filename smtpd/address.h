@@ -97,6 +97,9 @@ struct RcptParams {
     int notify = 0;         ///< notify_mask(); 0 when NOTIFY was absent
     std::string orcpt_type; ///< "" when ORCPT was absent
     std::string orcpt_addr; ///< xtext (or utf-8 uxtext) decoded
+    /// A warning to log, as Postfix does for an unknown NOTIFY keyword:
+    /// 'unknown DSN NOTIFY command value "FOO" in "SUCCESS,FOO"'.
+    std::string warning;
 };
 
 /// Judge RCPT's parameters (NOTIFY, ORCPT) as Postfix 3.7's rcpt_cmd

@@ -379,3 +379,19 @@ TEST_CASE("address: syntax replies for resolve errors")
     CHECK(address_syntax_reply("RCPT")
           == "501 5.1.3 Bad recipient address syntax");
 }
+
+TEST_CASE("address: an unknown NOTIFY keyword gives Postfix's warning")
+{
+    auto parsed =
+        parse_path_arg("RCPT", " TO:<b@x> NOTIFY=SUCCESS,FOO", false, true);
+    REQUIRE(parsed.arg);
+    RcptParams out;
+    CHECK(check_rcpt_params(*parsed.arg, out)
+          == "501 5.5.4 Error: Bad NOTIFY parameter syntax");
+    CHECK(out.warning
+          == "unknown DSN NOTIFY command value \"FOO\" in \"SUCCESS,FOO\"");
+    auto ok = parse_path_arg("RCPT", " TO:<b@x> NOTIFY=NEVER", false, true);
+    REQUIRE(ok.arg);
+    CHECK(check_rcpt_params(*ok.arg, out).empty());
+    CHECK(out.warning.empty());
+}
