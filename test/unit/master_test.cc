@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -353,6 +354,7 @@ struct ChildSetup {
     std::vector<std::string> extra_args;
     std::string mail_owner = "postfix";
     bool no_status_fd = false;
+    bool report_ids = false;
 };
 
 // Move fd to number `to` without clobbering anything below 100 first.
@@ -413,7 +415,15 @@ void place_fd(int fd, int to)
         init_seen = std::string(" pre_init_cwd=")
                     + (getcwd(cwd, sizeof(cwd)) ? cwd : "?");
     };
-    hooks.post_init = [&] { init_seen += " post_init"; };
+    hooks.post_init = [&] {
+        char cwd[4096];
+        init_seen += " post_init";
+        if (cs.report_ids) {
+            init_seen += fmt::format(" cwd={} uid={} euid={} gid={}",
+                                     getcwd(cwd, sizeof(cwd)) ? cwd : "?",
+                                     getuid(), geteuid(), getgid());
+        }
+    };
     hooks.on_session = [&](Fd fd, ConnInfo info) {
         auto* es = new EchoSession{srv, std::move(fd), nullptr};
         std::string banner =
@@ -740,6 +750,23 @@ TEST_CASE("master server: pass takes the descriptor and the attr0 hash")
     CHECK(read_line(client.get()).find(" 1 192.0.2.7:4711 ")
           != std::string::npos);
     CHECK(kinds(m.records()) == "T");
+}
+
+TEST_CASE("master server: -c -u chroots to the queue directory and runs as "
+          "mail_owner")
+{
+    passwd* pw = getpwnam("postfix");
+    if (getuid() != 0 || !pw) {
+        WARN("needs root and a postfix user: skipped");
+        return;
+    }
+    std::string want = fmt::format(" post_init cwd=/ uid={0} euid={0} gid={1}",
+                                   pw->pw_uid, pw->pw_gid);
+    FakeMaster m(ChildSetup{.extra_args = {"-c", "-u"}, .report_ids = true});
+    Fd c = tcp_connect(m.port);
+    std::string banner = read_line(c.get());
+    CHECK(banner.find(" pre_init_cwd=" + m.queue + want + "\r\n")
+          != std::string::npos);
 }
 
 TEST_CASE("master server: a mail_owner with uid 0 is fatal (exit 1)")
