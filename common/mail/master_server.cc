@@ -287,6 +287,15 @@ void Server::Impl::start()
     signal(SIGXFSZ, SIG_IGN);
     install_exit_signal(SIGTERM);
 
+    // Without a session handler there is nothing to serve: a caller bug.
+    if (!hooks.on_session) {
+        log::panic("Server: no on_session hook");
+    }
+    if (opt.debugger) {
+        log::warning("-D (run under debugger_command) is not supported; "
+                     "ignored");
+    }
+
     if (opt.standalone) {
         mode = Mode::standalone;
     } else if (!opt.listen_address.empty()) {
