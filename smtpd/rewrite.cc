@@ -385,7 +385,7 @@ struct RewriteClient::Impl {
         if (!waiting) {
             return;
         }
-        log::warning("problem talking to service {}: {}", path, why);
+        log::warning("problem talking to service {}: {}", service(), why);
         Request& r = queue.front();
         if (++r.tries >= max_tries) {
             Request done = std::move(r);
@@ -397,9 +397,16 @@ struct RewriteClient::Impl {
         }
     }
 
+    // The service name as Postfix names it in warnings ("rewrite").
+    std::string service() const
+    {
+        size_t slash = path.rfind('/');
+        return slash == std::string::npos ? path : path.substr(slash + 1);
+    }
+
     void fail_all(const std::string& why)
     {
-        log::warning("problem talking to service {}: {}", path, why);
+        log::warning("problem talking to service {}: {}", service(), why);
         drop();
         std::deque<Request> q = std::move(queue);
         queue.clear();
@@ -410,7 +417,7 @@ struct RewriteClient::Impl {
 
     void finish_error(Request& r, const std::string& why)
     {
-        Error e{0, "problem talking to service " + path + ": " + why};
+        Error e{0, "problem talking to service " + service() + ": " + why};
         if (r.resolve) {
             r.resolve_done(tl::unexpected<Error>(std::move(e)));
         } else {
