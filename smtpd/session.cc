@@ -200,6 +200,8 @@ SessionSettings settings_from(mail::Config& config)
     s.message_size_limit = config.integer("message_size_limit", 0);
     s.recipient_limit =
         static_cast<int>(config.integer("smtpd_recipient_limit", 1));
+    s.recipient_overshoot_limit =
+        static_cast<int>(config.integer("smtpd_recipient_overshoot_limit", 0));
 
     // Behaviour switches.
     s.disable_vrfy = config.boolean("disable_vrfy_command");
@@ -1018,8 +1020,10 @@ std::string Session::log_reject(const std::string& where,
 {
     // "<ID>: reject: <where> from <namaddr>: <reply>; from=<> to=<>
     // proto= helo=<>", each part only when known.
+    // The log says what the client was told, soft_bounce included.
+    std::string said = cfg_.soft_bounce ? soft_bounce_reply(text) : text;
     std::string line = fmt::format("{}: reject: {} from {}: {};",
-                                   qid_or_noqueue(), where, namaddr_, text);
+                                   qid_or_noqueue(), where, namaddr_, said);
     if (txn_.active) {
         line += fmt::format(" from=<{}>", txn_.sender_ext);
     }

@@ -58,6 +58,7 @@ struct SessionSettings {
     int error_sleep_ms = 1000;
     int64_t message_size_limit = 10240000;
     int recipient_limit = 1000;
+    int recipient_overshoot_limit = 1000;
     bool disable_vrfy = false;
     bool soft_bounce = false;
     bool smtputf8_enable = true;
@@ -123,6 +124,7 @@ public:
         bool smtputf8 = false;
         long arrival_sec = 0, arrival_usec = 0;
         int rcpt_count = 0;
+        int rcpt_overshoot = 0;
         std::string first_rcpt_ext;
         std::unique_ptr<cleanup::CleanupStream> stream;
         std::string queue_id;

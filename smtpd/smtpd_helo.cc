@@ -8,6 +8,7 @@
 //   flush service); AUTH neither (no SASL yet).
 // SEE ALSO
 //   session.h.
+#include "common/mail/log.h"
 #include "common/util/text.h"
 #include "smtpd/session.h"
 
@@ -48,6 +49,21 @@ void Session::helo_cmd(const std::vector<std::string>& argv, bool esmtp)
                          text::lower(kw))
                == cfg_.discard_ehlo.end();
     };
+    // Postfix says what it hides, unless told to hide that too.
+    bool silent = !offered("silent-discard");
+    std::string hidden;
+    for (std::string_view kw :
+         {"8BITMIME", "AUTH", "ETRN", "PIPELINING", "SIZE", "VRFY", "XCLIENT",
+          "XFORWARD", "STARTTLS", "ENHANCEDSTATUSCODES", "DSN", "SMTPUTF8",
+          "CHUNKING"}) {
+        if (!offered(kw)) {
+            hidden += (hidden.empty() ? "" : " ") + std::string(kw);
+        }
+    }
+    if (!hidden.empty() && !silent) {
+        log::info("discarding EHLO keywords: {}", hidden);
+    }
+
     std::vector<std::string> lines{cfg_.myhostname};
     if (offered("pipelining")) {
         lines.push_back("PIPELINING");

@@ -192,9 +192,12 @@ void Session::rcpt_cmd(const std::string& args)
     }
 
     // smtpd_recipient_limit bounds the envelope we build.
+    // Up to smtpd_recipient_overshoot_limit of these are not held
+    // against the client (a mailing list sender that overshoots is no
+    // attacker), as Postfix counts them.
     if (cfg_.recipient_limit > 0 && txn_.rcpt_count >= cfg_.recipient_limit) {
         reply("452 4.5.3 Error: too many recipients");
-        finish_cmd(false);
+        finish_cmd(txn_.rcpt_overshoot++ < cfg_.recipient_overshoot_limit);
         return;
     }
 
