@@ -265,6 +265,12 @@ std::optional<std::string> internalize(std::string_view token, bool strict)
             internal += t.text;
         }
     }
+
+    // RFC 821 has no empty local part: strict mode refuses "@x" and
+    // "\"\"@x" (observed; the lax mode lets trivial-rewrite judge them).
+    if (strict && !internal.empty() && internal.front() == '@') {
+        return std::nullopt;
+    }
     return internal;
 }
 

@@ -129,6 +129,12 @@ TEST_CASE("address: strict RFC 821 wants brackets and no comments")
           == "501 5.1.7 Bad sender address syntax");
     CHECK(parse_path_arg("MAIL", " FROM:<a(c)@lab.example>", true, true).reply
           == "501 5.1.7 Bad sender address syntax");
+    CHECK(parse_path_arg("MAIL", " FROM:<@lab.example>", true, true).reply
+          == "501 5.1.7 Bad sender address syntax");
+    CHECK(parse_path_arg("MAIL", " FROM:<\"\"@lab.example>", true, true).reply
+          == "501 5.1.7 Bad sender address syntax");
+    CHECK(parse_path_arg("MAIL", " FROM:<@r1:a@lab.example>", true, true).arg);
+    CHECK(parse_path_arg("MAIL", " FROM:<>", true, true).arg);
     CHECK(parse_path_arg("MAIL", " FROM: <a@lab.example>", true, true).arg);
     CHECK(
         parse_path_arg("MAIL", " FROM:<\"a b\"@lab.example>", true, true).arg);
