@@ -845,6 +845,16 @@ void Session::dispatch(std::string line)
     cmd_slot_ = counters_.started(cmd->name);
     auto argv = split_words(line);
     std::string_view name = cmd->name;
+
+    // smtpd_tls_security_level=encrypt: before STARTTLS only greeting,
+    // STARTTLS itself, NOOP and QUIT (BDAT decides itself, so that its
+    // chunk is still consumed).
+    if (need_tls() && name != "HELO" && name != "EHLO" && name != "STARTTLS"
+        && name != "NOOP" && name != "QUIT" && name != "BDAT") {
+        reply("530 5.7.0 Must issue a STARTTLS command first");
+        finish_cmd(false);
+        return;
+    }
     if (name == "HELO" || name == "EHLO") {
         helo_cmd(argv, name == "EHLO");
     } else if (name == "STARTTLS") {

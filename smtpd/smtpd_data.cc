@@ -88,8 +88,7 @@ void Session::data_cmd(const std::string& args)
 {
     // Sequence: recipients first, and DATA does not mix with BDAT.
     if (txn_.rcpt_count == 0) {
-        reply(need_tls() ? "530 5.7.0 Must issue a STARTTLS command first"
-                         : "503 5.5.1 Error: need RCPT command");
+        reply("503 5.5.1 Error: need RCPT command");
         finish_cmd(false);
         return;
     }
@@ -246,6 +245,15 @@ void Session::bdat_cmd(const std::vector<std::string>& argv)
     bdat_last_ = last;
     mode_ = Mode::bdat_chunk;
 
+    // Without the required TLS the chunk is refused but still read
+    // (Postfix 3.7 leaves it to be taken for commands; we do not).
+    if (need_tls()) {
+        bdat_discard_ = true;
+        reply("530 5.7.0 Must issue a STARTTLS command first");
+        finish_cmd(false);
+        return;
+    }
+
     // After an earlier failure the series is refused to its end; the
     // chunk is still read, or its bytes would be taken for commands.
     if (bdat_error_) {
@@ -261,8 +269,7 @@ void Session::bdat_cmd(const std::vector<std::string>& argv)
     if (txn_.rcpt_count == 0) {
         bdat_discard_ = true;
         bdat_error_ = !last;
-        reply(need_tls() ? "530 5.7.0 Must issue a STARTTLS command first"
-                         : "503 5.5.1 Error: need RCPT command");
+        reply("503 5.5.1 Error: need RCPT command");
         finish_cmd(false);
         return;
     }

@@ -34,13 +34,8 @@ std::string param_text(const std::pair<std::string, std::string>& p)
 
 void Session::mail_cmd(const std::string& args)
 {
-    // Sequence first: TLS when it is required, one transaction at a time,
+    // Sequence first (TLS is required in dispatch): one transaction at a time,
     // and no new one while a failed BDAT series still runs.
-    if (need_tls()) {
-        reply("530 5.7.0 Must issue a STARTTLS command first");
-        finish_cmd(false);
-        return;
-    }
     if (txn_.active) {
         reply("503 5.5.1 Error: nested MAIL command");
         finish_cmd(false);
