@@ -759,6 +759,9 @@ constexpr CmdInfo commands[] = {
     {"VRFY", CMD_LAST | CMD_JUNK},
     {"ETRN", CMD_JUNK},
     {"QUIT", 0},
+    {"AUTH", 0},
+    {"XCLIENT", 0},
+    {"XFORWARD", 0},
 };
 
 std::vector<std::string> split_words(std::string_view s)
@@ -877,6 +880,14 @@ void Session::dispatch(std::string line)
         etrn_cmd(argv);
     } else if (name == "QUIT") {
         quit_cmd();
+    } else if (name == "AUTH") {
+        // No SASL yet: Postfix's answer when smtpd_sasl_auth_enable=no.
+        reply("503 5.5.1 Error: authentication not enabled");
+        finish_cmd(false);
+    } else {
+        // XCLIENT/XFORWARD: no client is authorized for them yet.
+        reply("550 5.7.0 Error: insufficient authorization");
+        finish_cmd(false);
     }
 }
 

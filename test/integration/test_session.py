@@ -159,6 +159,18 @@ class SessionCompare(unittest.TestCase):
                       b"BDAT 0 LAST\r\n",
                       b"BDAT x\r\n"])
 
+    def test_auth_xclient_xforward_are_refused_and_counted(self):
+        self.compare([b"EHLO client.lab.example\r\n", b"AUTH PLAIN\r\n",
+                      b"XCLIENT NAME=x\r\n", b"XFORWARD NAME=x\r\n",
+                      b"EXPN a\r\n", b"QUIT\r\n"])
+
+    def test_lost_connection_after_the_message_is_not_logged(self):
+        d = self.lab.domain.encode()
+        self.compare([b"EHLO client.lab.example\r\n",
+                      b"MAIL FROM:<a@%s>\r\n" % d,
+                      b"RCPT TO:<null@%s>\r\n" % d,
+                      b"DATA\r\n", b"x\r\n.\r\n"])
+
     def test_http_request_is_refused(self):
         self.compare([b"GET / HTTP/1.0\r\n"])
 
