@@ -427,7 +427,7 @@ void Session::pause_reading(bool pause)
     if (!bev_) {
         return;
     }
-    bool want = !busy_ && !sleeping_ && !paused_
+    bool want = !busy_ && !sleeping_ && !paused_ && !out_paused_
                 && (mode_ == Mode::command || mode_ == Mode::data
                     || mode_ == Mode::bdat_chunk);
     if (want) {
@@ -536,12 +536,8 @@ void Session::on_write()
         end_session();
         return;
     }
-    if (paused_ && !txn_.stream) {
-        paused_ = false;
-        pause_reading(false);
-        process_input();
-    } else if (paused_ && txn_.stream && txn_.stream->pending() == 0) {
-        paused_ = false;
+    if (out_paused_) {
+        out_paused_ = false;
         pause_reading(false);
         process_input();
     }
@@ -643,7 +639,7 @@ void Session::process_input()
     in_process_ = true;
     auto keep = shared_from_this();
 
-    while (!busy_ && !sleeping_ && !paused_) {
+    while (!busy_ && !sleeping_ && !paused_ && !out_paused_) {
         if (mode_ == Mode::command) {
             // Too many errors: Postfix says so before the next command.
             if (error_count_ >= cfg_.hard_error_limit) {
@@ -675,7 +671,7 @@ void Session::process_input()
     bufferevent* o = out();
     if (o != nullptr && mode_ != Mode::closing && mode_ != Mode::closed
         && evbuffer_get_length(bufferevent_get_output(o)) > OUTPUT_HIGH_WATER) {
-        paused_ = true;
+        out_paused_ = true;
     }
     in_process_ = false;
     pause_reading(false);
@@ -1043,13 +1039,16 @@ std::string Session::log_reject(const std::string& where,
     // proto= helo=<>", each part only when known.
     // The log says what the client was told, soft_bounce included.
     std::string said = cfg_.soft_bounce ? soft_bounce_reply(text) : text;
-    std::string line = fmt::format("{}: reject: {} from {}: {};",
-                                   qid_or_noqueue(), where, namaddr_, said);
+    size_t max = cfg_.line_length_limit;
+    std::string line =
+        fmt::format("{}: reject: {} from {}: {};", qid_or_noqueue(), where,
+                    namaddr_, text::printable(said, max));
     if (txn_.active) {
-        line += fmt::format(" from=<{}>", txn_.sender_ext);
+        line +=
+            fmt::format(" from=<{}>", text::printable(txn_.sender_ext, max));
     }
     if (with_rcpt) {
-        line += fmt::format(" to=<{}>", rcpt_ext);
+        line += fmt::format(" to=<{}>", text::printable(rcpt_ext, max));
     }
     line += " proto=" + proto_name();
     if (!helo_.empty()) {

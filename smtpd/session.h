@@ -225,7 +225,8 @@ public:
     bool busy_ = false;       ///< a command is waiting for its answer
     bool sleeping_ = false;   ///< the error sleep holds replies
     bool in_process_ = false; ///< process_input() is on the stack
-    bool paused_ = false;     ///< reading stopped for backpressure
+    bool paused_ = false;     ///< reading stopped: cleanup is behind
+    bool out_paused_ = false; ///< reading stopped: client reads no replies
     bool skip_to_lf_ = false; ///< rest of an over-long line is dropped
     bool pipelining_logged_ = false;
     bool done_called_ = false;

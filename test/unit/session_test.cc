@@ -6,6 +6,7 @@
 #include "test/unit/catch.h"
 
 #include <chrono>
+#include <csignal>
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -413,4 +414,47 @@ TEST_CASE("smtpd: without a deadline a trickled command is answered")
     CHECK(h.line(600) == "<none>");
     h.send("\r\n");
     CHECK(h.line() == "250 2.0.0 Ok");
+}
+
+TEST_CASE("smtpd: a client that reads no replies is throttled, not lost")
+{
+    signal(SIGPIPE, SIG_IGN);
+    Harness h;
+    h.start();
+    h.line();
+    // Far more replies than any socket buffer holds: the session must
+    // stop reading while they pile up, and answer every one in the end.
+    const int n = 60000;
+    std::string all;
+    for (int i = 0; i < n; ++i) {
+        all += "HELO x\r\n"; // not a junk command: no error limit
+    }
+    size_t sent = 0;
+    int replies = 0;
+    bool stalled = false;
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (replies < n && std::chrono::steady_clock::now() < end) {
+        if (sent < all.size()) {
+            ssize_t w = ::write(h.client, all.data() + sent,
+                                std::min<size_t>(65536, all.size() - sent));
+            stalled = w <= 0;
+            if (w > 0) {
+                sent += static_cast<size_t>(w);
+            }
+        }
+        // Read only when the server stops taking our bytes, so that
+        // replies pile up first.
+        bool blocked = sent < all.size() && stalled;
+        if (sent == all.size() || blocked) {
+            for (int k = 0; k < 1000; ++k) {
+                if (h.reply(20).empty()) {
+                    break;
+                }
+                replies++;
+            }
+        } else {
+            event_base_loop(h.base.get(), EVLOOP_NONBLOCK);
+        }
+    }
+    CHECK(replies == n);
 }
