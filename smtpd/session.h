@@ -17,6 +17,17 @@
 //   itself from the loop. Callbacks from other parts hold a weak_ptr.
 // THREADS
 //   All on the one event loop of the process.
+// BUGS
+//   The client name lookup blocks the loop (peer.h). No SASL (AUTH gets
+//   503), no XCLIENT/XFORWARD (550), no ETRN service (459, not offered),
+//   no Milters, no free-space check at MAIL, no policy or access maps
+//   beyond relay control. VRFY answers 252 without recipient checks.
+//   smtpd_discard_ehlo_keywords hides keywords but does not strip the
+//   enhanced status codes when ENHANCEDSTATUSCODES is hidden.
+// COMPATIBILITY
+//   Deliberate differences from Postfix 3.7, for safety: a refused SIZE
+//   is not remembered for later MAIL commands, and a BDAT chunk refused
+//   for want of TLS is still read, never taken for commands.
 // SEE ALSO
 //   chat.h, peer.h, cleanup-bridge/cleanup.h, smtpd/relay.h, smtpd/data.h.
 #pragma once
