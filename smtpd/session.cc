@@ -32,6 +32,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <ifaddrs.h>
 #include <netdb.h>
+#include <openssl/err.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 
@@ -555,6 +556,20 @@ void Session::on_event(short what)
     if (what & BEV_EVENT_CONNECTED) {
         tls_ready();
         return;
+    }
+
+    // A failed TLS handshake: Postfix's two lines before the usual one.
+    if (ssl_ != nullptr && !tls_active_ && bev_ && (what & BEV_EVENT_ERROR)) {
+        log::info("SSL_accept error from {}: -1", namaddr_);
+        while (unsigned long e = bufferevent_get_openssl_error(bev_.get())) {
+            // libevent also queues plain errno values: not OpenSSL's.
+            if (ERR_GET_LIB(e) == 0) {
+                continue;
+            }
+            char buf[256];
+            ERR_error_string_n(e, buf, sizeof(buf));
+            log::warning("TLS library problem: {}", buf);
+        }
     }
 
     // Timeouts get a 421 and a log line; other failures only the line.
