@@ -346,7 +346,8 @@ DictList DictList::open(std::string_view value, unsigned flags,
         auto d = open_dict(spec, flags);
         if (!d) {
             if (open_errors != nullptr) {
-                open_errors->push_back(d.error().text);
+                open_errors->push_back(spec + " is unavailable. "
+                                       + d.error().text);
             }
             list.add(std::make_unique<FailedDict>(spec, d.error()));
             continue;
@@ -365,7 +366,10 @@ Result<std::optional<std::string>> DictList::lookup(std::string_view key)
 {
     for (auto& d : dicts_) {
         auto r = d->lookup(key);
-        if (!r || r->has_value()) {
+        if (!r) {
+            return fail(d->name(), r.error().code);
+        }
+        if (r->has_value()) {
             return r;
         }
     }

@@ -100,7 +100,9 @@ public:
     DictList() = default;
 
     /// Open every table of a `$alias_maps`-style value. `open_errors` (if
-    /// given) receives one text per table that failed to open.
+    /// given) receives one text per table that failed to open, in
+    /// Postfix's words: "hash:/x is unavailable. open database /x.db:
+    /// No such file or directory".
     static DictList open(std::string_view value, unsigned flags = 0,
                          std::vector<std::string>* open_errors = nullptr);
 
@@ -110,7 +112,8 @@ public:
     bool empty() const { return dicts_.empty(); }
 
     /// The first table's value for `key`. An error of an earlier table
-    /// stops the search (Postfix does not skip a table it cannot read).
+    /// stops the search (Postfix does not skip a table it cannot read);
+    /// its text is that table's name, for 'NAME lookup error for "key"'.
     [[nodiscard]] Result<std::optional<std::string>>
     lookup(std::string_view key);
 
