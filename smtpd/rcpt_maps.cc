@@ -198,14 +198,16 @@ RecipientMaps::check(const Resolved& r, std::string_view recipient_internal)
         }
     }
 
-    // 2. The error(8) transport bounces everything: say so now.
-    if (r.transport == "error") {
-        return error_transport_reply(rcpt, r.nexthop);
-    }
-
-    // 3. A virtual alias domain has no mailboxes of its own.
+    // 2. A virtual alias domain has no mailboxes of its own. This comes
+    // before the error transport: trivial-rewrite resolves such an
+    // address to error:, but the reply code is the alias class's own.
     if (r.flags & RESOLVE_CLASS_ALIAS) {
         return unknown_reply(alias_code_, rcpt, "virtual alias");
+    }
+
+    // 3. The error(8) transport bounces everything: say so now.
+    if (r.transport == "error") {
+        return error_transport_reply(rcpt, r.nexthop);
     }
 
     // 4. Local users; the role accounts that bounces and RFC 5321 need

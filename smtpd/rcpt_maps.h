@@ -13,11 +13,12 @@
 //
 //     1. a match in canonical_maps, recipient_canonical_maps or
 //        virtual_alias_maps: known (the address is rewritten later);
-//     2. transport "error": refused with the nexthop text, "550 5.7.1
+//     2. alias class (virtual_alias_domains): not found in step 1, so
+//        "User unknown in virtual alias table" (trivial-rewrite gives
+//        these the error transport, but the code is the class's own);
+//     3. transport "error": refused with the nexthop text, "550 5.7.1
 //        <r>: Recipient address rejected: TEXT" (the DSN and the code
 //        class from the text, else 5.1.1);
-//     3. alias class (virtual_alias_domains): not found in step 1, so
-//        "User unknown in virtual alias table";
 //     4. local class, local_recipient_maps not empty: known when the
 //        local part is postmaster, mailer-daemon or $double_bounce_sender
 //        (any case, not with an extension), or the table lists the

@@ -142,6 +142,11 @@ TEST_CASE("rcpt_maps: virtual mailbox, alias and relay classes")
     auto m = make("virtual_mailbox_maps = inline:{ok@vmb.example=1}\n"
                   "relay_recipient_maps = inline:{ok@relay.example=1}\n"
                   "unknown_relay_recipient_reject_code = 450\n");
+    auto soft = make("unknown_virtual_alias_reject_code = 450\n");
+    CHECK(soft.check(of_class(RESOLVE_CLASS_ALIAS, "x@valias.example", "error"),
+                     "x@valias.example")
+          == "450 4.1.1 <x@valias.example>: Recipient address rejected: "
+             "User unknown in virtual alias table");
     CHECK(m.check(of_class(RESOLVE_CLASS_VIRTUAL, "ok@vmb.example"),
                   "ok@vmb.example")
           == std::nullopt);
