@@ -96,6 +96,9 @@ RecipientMaps::RecipientMaps(mail::Config& config)
         config.integer("unknown_relay_recipient_reject_code", 400, 599);
     double_bounce_ = text::lower(config.str("double_bounce_sender"));
     delimiters_ = config.str("recipient_delimiter");
+    flags_text_ = config.boolean("smtputf8_enable")
+                      ? "(0,lock|fold_fix|utf8_request)"
+                      : "(0,lock|fold_fix)";
 
     // The tables, opened now: after chroot the files are out of reach.
     canonical_ = open_maps(config, "canonical_maps");
@@ -260,7 +263,7 @@ std::optional<std::string> RecipientMaps::changed() const
          {&canonical_, &rcpt_canonical_, &virtual_alias_, &local_,
           &virtual_mailbox_, &relay_}) {
         if (auto name = maps->changed()) {
-            return name;
+            return *name + flags_text_;
         }
     }
     return std::nullopt;

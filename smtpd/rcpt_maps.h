@@ -72,7 +72,10 @@ public:
 
     /// The name of a hash:/btree: table whose file was rewritten since
     /// start-up: the session owner finishes the session and exits, logging
-    /// "table NAME has changed -- restarting" as Postfix does.
+    /// "table NAME has changed -- restarting" as Postfix does before it
+    /// accepts the next connection. NAME is spelled as Postfix's handle
+    /// names it (observed): "hash:/etc/aliases(0,lock|fold_fix|utf8_request)"
+    /// (utf8_request only with smtputf8_enable = yes).
     std::optional<std::string> changed() const;
 
     /// False when no check is made at all (smtpd_reject_unlisted_recipient
@@ -83,6 +86,7 @@ private:
     bool enabled_ = true;
     std::string double_bounce_;
     std::string delimiters_;
+    std::string flags_text_; // "(0,lock|fold_fix...)" for changed()
     int local_code_ = 550, alias_code_ = 550, mailbox_code_ = 550,
         relay_code_ = 550;
     mail::DictList canonical_, rcpt_canonical_, virtual_alias_;

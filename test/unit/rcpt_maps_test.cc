@@ -213,3 +213,35 @@ TEST_CASE("rcpt_maps: texthash table and local part keys")
     std::remove((dir + "/users").c_str());
     rmdir(dir.c_str());
 }
+
+TEST_CASE("rcpt_maps: a rewritten hash table is reported as Postfix names it")
+{
+    if (access("/usr/sbin/postmap", X_OK) != 0) {
+        WARN("postmap not installed; skipped");
+        return;
+    }
+    char tmpl[] = "/tmp/rs-rcpt-maps-XXXXXX";
+    REQUIRE(mkdtemp(tmpl) != nullptr);
+    std::string dir = tmpl;
+    std::ofstream(dir + "/main.cf") << "compatibility_level = 3.6\n";
+    std::ofstream(dir + "/users") << "a x\n";
+    std::string postmap =
+        "/usr/sbin/postmap -c " + dir + " hash:" + dir + "/users";
+    REQUIRE(std::system(postmap.c_str()) == 0);
+
+    // smtputf8_enable follows compatibility_level, and utf8_request it.
+    auto m = make("compatibility_level = 3.6\n"
+                  "local_recipient_maps = hash:"
+                  + dir + "/users\n");
+    CHECK(m.check(local("a@lab.example"), "a@lab.example") == std::nullopt);
+    CHECK(m.check(local("zz@lab.example"), "zz@lab.example")
+          == unknown_local("zz@lab.example"));
+    CHECK_FALSE(m.changed());
+
+    // postmap rewrites the file in place; the open table notices.
+    usleep(20000);
+    REQUIRE(std::system(postmap.c_str()) == 0);
+    CHECK(m.changed()
+          == "hash:" + dir + "/users(0,lock|fold_fix|utf8_request)");
+    std::system(("rm -rf " + dir).c_str());
+}
