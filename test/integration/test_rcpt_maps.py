@@ -14,7 +14,8 @@ DESCRIPTION
     recipients. One extra Postfix smtpd listener per variant carries the
     variant's -o overrides (local_recipient_maps = the lab's aliases,
     empty, a user list, unix:passwd.byname plus aliases, a table that does
-    not exist; no recipient_delimiter; reject codes 450; the check turned
+    not exist; no recipient_delimiter, or "+-" (where owner-x and
+    list-request keep their dash); reject codes 450; the check turned
     off; permit_mynetworks so that foreign addresses reach the check).
 
     For each variant the same recipients are sent to the real smtpd (MAIL
@@ -56,7 +57,9 @@ RECIPIENTS = [
     "v@lab.example", "abuse@lab.example", "a@[127.0.0.1]",
     "z@foreign.example", "ok@relay.example", "no@relay.example",
     "ok@vmb.example", "no@vmb.example", "x@valias.example",
-    "alias@valias.example",
+    "alias@valias.example", "a-ext@lab.example", "a+x-y@lab.example",
+    "owner-x@lab.example", "list-request@lab.example", "list-x@lab.example",
+    "a+b+c@lab.example",
 ]
 
 # main.cf for the lab: domains of every class (read by trivial-rewrite).
@@ -71,7 +74,9 @@ LAB_MAIN_CF = (
 
 def variants(etc):
     """name -> the -o overrides for both Postfix's smtpd and the probe."""
+    # The error limits only slow down and cut off this test's sessions.
     common = [
+        "smtpd_soft_error_limit=1000", "smtpd_hard_error_limit=1000",
         "virtual_alias_maps=hash:%s/valias" % etc,
         "virtual_mailbox_maps=texthash:%s/vmailbox" % etc,
         "relay_recipient_maps=texthash:%s/relay_rcpt" % etc,
@@ -86,6 +91,7 @@ def variants(etc):
         "missing": common + [
             "local_recipient_maps=hash:%s/nonexistent" % etc],
         "no_delimiter": common + [users, "recipient_delimiter="],
+        "dash_delimiter": common + [users, "recipient_delimiter=+-"],
         "codes_450": common + [
             users, "unknown_local_recipient_reject_code=450",
             "unknown_virtual_mailbox_reject_code=450",
@@ -160,7 +166,7 @@ class RcptMapsTest(unittest.TestCase):
                        env=env, check=True, capture_output=True)
 
         # The tables: texthash needs nothing, hash goes through postmap.
-        write(os.path.join(cls.etc, "users"), "a x\n# comment\nb y\n")
+        write(os.path.join(cls.etc, "users"), "a x\n# comment\nb y\nowner x\nlist x\n")
         write(os.path.join(cls.etc, "valias"),
               "v@lab.example a@lab.example\nalias@valias.example a\n")
         subprocess.run(["postmap", "-c", cls.etc,
