@@ -10,6 +10,7 @@
 
 #include "common/mail/log.h"
 #include "common/util/text.h"
+#include "smtpd/address.h"
 #include <fmt/format.h>
 
 namespace rs::smtpd {
@@ -149,7 +150,21 @@ std::vector<std::string> RecipientMaps::lookup_keys(std::string_view address,
     if (!at_domain.empty()) {
         keys.push_back(at_domain);
     }
-    return keys;
+
+    // A local part that needs quotes is looked up quoted first, then as
+    // it is: Postfix 3.7 finds "q..1"@x under either spelling (observed).
+    std::vector<std::string> both;
+    for (std::string& k : keys) {
+        if (k.empty()) {
+            continue; // an empty local part is no key
+        }
+        std::string ext = k.front() == '@' ? k : external_form(k);
+        if (ext != k) {
+            both.push_back(std::move(ext));
+        }
+        both.push_back(std::move(k));
+    }
+    return both;
 }
 
 Result<bool> RecipientMaps::listed(mail::DictList& maps,

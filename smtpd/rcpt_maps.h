@@ -31,7 +31,8 @@
 //   "Lists the address" means, as Postfix's address lookups do: the
 //   full address, then without the recipient_delimiter extension, then
 //   (local class only) the local part with and without the extension,
-//   then "@domain". Keys are compared in lower case.
+//   then "@domain"; each key with a local part that needs quotes is tried
+//   quoted ("q..1"@x) and then as it is. Keys are compared in lower case.
 //
 //   Replies: "CODE D.S.N <r>: Recipient address rejected: User unknown in
 //   ... table" with CODE from unknown_local_recipient_reject_code,
@@ -44,8 +45,6 @@
 //   passes it (internal form, as RelayChecker's replies).
 // BUGS
 //   soft_bounce is left to the session, which applies it to every reject.
-//   Keys are the internal (unquoted) form of the address; Postfix quotes
-//   a local part that needs it before the lookup.
 // SEE ALSO
 //   common/mail/dict.h, smtpd/relay.h, postconf(5)
 #pragma once

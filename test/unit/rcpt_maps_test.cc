@@ -245,3 +245,14 @@ TEST_CASE("rcpt_maps: a rewritten hash table is reported as Postfix names it")
           == "hash:" + dir + "/users(0,lock|fold_fix|utf8_request)");
     std::system(("rm -rf " + dir).c_str());
 }
+
+TEST_CASE("rcpt_maps: a quoted local part is found quoted or unquoted")
+{
+    auto m = make("local_recipient_maps = inline:{{\"q..1\"=x}, q..2=y}\n");
+    CHECK(m.check(local("q..1@lab.example"), "q..1@lab.example")
+          == std::nullopt);
+    CHECK(m.check(local("q..2@lab.example"), "q..2@lab.example")
+          == std::nullopt);
+    CHECK(m.check(local("q..3@lab.example"), "q..3@lab.example")
+          == unknown_local("q..3@lab.example"));
+}
