@@ -29,7 +29,9 @@ import os
 import re
 import socket
 import subprocess
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 
@@ -131,6 +133,8 @@ def listening(port):
 
 
 class MasterSkeletonTest(unittest.TestCase):
+    made_dir = False
+
     @classmethod
     def setUpClass(cls):
         cls.echo = echo_binary()
@@ -142,8 +146,14 @@ class MasterSkeletonTest(unittest.TestCase):
                   P_STRESS, P_SCREEN, P_ALONE):
             if listening(p):
                 raise unittest.SkipTest("port %d is in use" % p)
-        cls.dir = os.environ.get("RS_MASTER_LAB") or os.path.join(
-            TREE, "_lab-master")
+        # The lab's daemons run as postfix and nobody: every ancestor of
+        # its directory must be o+x, which a clone's location need not be.
+        cls.dir = os.environ.get("RS_MASTER_LAB")
+        if not cls.dir:
+            cls.dir = tempfile.mkdtemp(prefix="rs-master-lab-",
+                                       dir="/var/tmp")
+            os.chmod(cls.dir, 0o755)
+            cls.made_dir = True
         env = dict(os.environ, PORT=str(LAB_PORT))
         subprocess.run([os.path.join(TREE, "scripts", "lab"), "up", cls.dir],
                        env=env, check=True, capture_output=True)
@@ -188,6 +198,8 @@ class MasterSkeletonTest(unittest.TestCase):
     def tearDownClass(cls):
         subprocess.run([os.path.join(TREE, "scripts", "lab"), "down",
                         cls.dir], capture_output=True)
+        if cls.made_dir:
+            shutil.rmtree(cls.dir, ignore_errors=True)
 
     def assert_log_clean(self):
         lines = self.lab.log_since(self.mark)
