@@ -15,7 +15,8 @@ DESCRIPTION
     variant's -o overrides (local_recipient_maps = the lab's aliases,
     empty, a user list, unix:passwd.byname plus aliases, a table that does
     not exist; no recipient_delimiter, or "+-" (where owner-x and
-    list-request keep their dash); reject codes 450; the check turned
+    list-request keep their dash); another double_bounce_sender (always
+    accepted, as postmaster is); reject codes 450; the check turned
     off; permit_mynetworks so that foreign addresses reach the check).
 
     For each variant the same recipients are sent to the real smtpd (MAIL
@@ -59,7 +60,7 @@ RECIPIENTS = [
     "ok@vmb.example", "no@vmb.example", "x@valias.example",
     "alias@valias.example", "a-ext@lab.example", "a+x-y@lab.example",
     "owner-x@lab.example", "list-request@lab.example", "list-x@lab.example",
-    "a+b+c@lab.example",
+    "a+b+c@lab.example", "bouncer@lab.example",
 ]
 
 # main.cf for the lab: domains of every class (read by trivial-rewrite).
@@ -92,6 +93,7 @@ def variants(etc):
             "local_recipient_maps=hash:%s/nonexistent" % etc],
         "no_delimiter": common + [users, "recipient_delimiter="],
         "dash_delimiter": common + [users, "recipient_delimiter=+-"],
+        "bounce_name": common + [users, "double_bounce_sender=bouncer"],
         "codes_450": common + [
             users, "unknown_local_recipient_reject_code=450",
             "unknown_virtual_mailbox_reject_code=450",
