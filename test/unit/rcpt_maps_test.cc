@@ -256,3 +256,14 @@ TEST_CASE("rcpt_maps: a quoted local part is found quoted or unquoted")
     CHECK(m.check(local("q..3@lab.example"), "q..3@lab.example")
           == unknown_local("q..3@lab.example"));
 }
+
+TEST_CASE("rcpt_maps: double_bounce_sender names the bounce address")
+{
+    auto m = make("local_recipient_maps = inline:{a=x}\n"
+                  "double_bounce_sender = bouncer\n");
+    CHECK(m.check(local("bouncer@lab.example"), "bouncer@lab.example")
+          == std::nullopt);
+    CHECK(
+        m.check(local("double-bounce@lab.example"), "double-bounce@lab.example")
+        == unknown_local("double-bounce@lab.example"));
+}
