@@ -248,11 +248,31 @@ SessionSettings settings_from(mail::Config& config)
     s.content_filter = config.str("content_filter");
 
     // Bare newlines (Postfix 3.7.10 and later).
-    std::string bare = text::lower(config.str("smtpd_forbid_bare_newline"));
-    if (bare == "normalize") {
-        s.bare_newline = BareNewline::normalize;
-    } else if (bare == "yes" || bare == "reject") {
-        s.bare_newline = BareNewline::reject;
+    // In 3.7.11 "yes" means normalize; an unknown value is a
+    // configuration error, as in Postfix.
+    std::string bare = config.str("smtpd_forbid_bare_newline");
+    auto mode = parse_bare_newline(bare);
+    if (!mode) {
+        log::fatal("invalid smtpd_forbid_bare_newline value: \"{}\"", bare);
+    }
+    s.bare_newline = *mode;
+
+    // Clients in smtpd_forbid_bare_newline_exclusions (by default
+    // $mynetworks, computed as relay control computes it) keep "no".
+    if (s.bare_newline != BareNewline::allow) {
+        std::string excl =
+            config.is_set("smtpd_forbid_bare_newline_exclusions")
+                ? config.str("smtpd_forbid_bare_newline_exclusions")
+            : config.is_set("mynetworks") ? config.str("mynetworks")
+                                          : computed_mynetworks(config);
+        auto nets = NetworkList::parse(excl);
+        if (nets) {
+            s.bare_newline_exclusions =
+                std::make_shared<NetworkList>(std::move(*nets));
+        } else {
+            log::warning("smtpd_forbid_bare_newline_exclusions: {}",
+                         nets.error().text);
+        }
     }
     if (config.is_set("smtpd_forbid_bare_newline_reject_code")
         || mail::default_value("smtpd_forbid_bare_newline_reject_code")) {
@@ -1039,6 +1059,16 @@ void Session::end_session()
 std::string Session::proto_name() const
 {
     return esmtp_ ? "ESMTP" : "SMTP";
+}
+
+BareNewline Session::bare_newline_mode() const
+{
+    // An excluded client is treated as with "no".
+    if (cfg_.bare_newline != BareNewline::allow && cfg_.bare_newline_exclusions
+        && cfg_.bare_newline_exclusions->match(addr_)) {
+        return BareNewline::allow;
+    }
+    return cfg_.bare_newline;
 }
 
 std::string Session::qid_or_noqueue() const

@@ -40,6 +40,7 @@
 #include "smtpd/chat.h"
 #include "smtpd/data.h"
 #include "smtpd/relay.h"
+#include "smtpd/rewrite.h"
 #include "smtpd/tls.h"
 
 #include <chrono>
@@ -83,6 +84,8 @@ struct SessionSettings {
     unsigned cleanup_flags = 178;
     std::string content_filter;
     BareNewline bare_newline = BareNewline::allow;
+    /// smtpd_forbid_bare_newline_exclusions: these clients get allow.
+    std::shared_ptr<NetworkList> bare_newline_exclusions;
     int bare_lf_code = 550;
     /// smtpd_forbidden_commands: plain verbs, and regexp:{{/re/ ...}}.
     std::vector<std::string> forbidden_verbs = {"connect", "get", "post"};
@@ -208,6 +211,7 @@ public:
     cleanup::Envelope make_envelope() const;
     std::string rewrite_context() const;
     std::string qid_or_noqueue() const;
+    BareNewline bare_newline_mode() const;
 
     SessionEnv env_;
     const SessionSettings& cfg_;

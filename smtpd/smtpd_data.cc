@@ -54,7 +54,7 @@ void Session::begin_content()
     DataLimits limits;
     limits.line_length_limit = cfg_.line_length_limit;
     limits.message_size_limit = cfg_.message_size_limit;
-    limits.bare_newline = cfg_.bare_newline;
+    limits.bare_newline = bare_newline_mode();
     bool bdat = mode_ == Mode::bdat_chunk;
     txn_.receiver = std::make_unique<DataReceiver>(limits, !bdat);
     txn_.content_started = true;
@@ -164,7 +164,7 @@ void Session::end_of_message(bool bdat)
     cleanup::Status st;
     if (txn_.receiver && txn_.receiver->size_exceeded()) {
         st.status = cleanup::STAT_SIZE;
-    } else if (txn_.receiver && cfg_.bare_newline == BareNewline::reject
+    } else if (txn_.receiver && bare_newline_mode() == BareNewline::reject
                && txn_.receiver->bare_newline_seen()) {
         st.status = cleanup::STAT_BARE_LF;
         log_reject("END-OF-MESSAGE", "bare <LF> received", true,
