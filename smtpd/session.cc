@@ -281,6 +281,7 @@ SessionSettings settings_from(mail::Config& config)
     }
 
     forbidden_commands(config, s);
+    s.fast_flush_domains = config.list("fast_flush_domains");
 
     // local_header_rewrite_clients: the forms we can judge.
     for (const auto& item : config.list("local_header_rewrite_clients")) {

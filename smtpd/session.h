@@ -19,7 +19,8 @@
 //   All on the one event loop of the process.
 // BUGS
 //   The client name lookup blocks the loop (peer.h). No SASL (AUTH gets
-//   503), no XCLIENT/XFORWARD (550), no ETRN service (459, not offered),
+//   503), no XCLIENT/XFORWARD (550), no smtpd_etrn_restrictions, only plain
+//   domain entries in fast_flush_domains (a type:table entry never matches),
 //   no Milters, no free-space check at MAIL, no policy or access maps
 //   beyond relay control. VRFY answers 252 without recipient checks.
 //   smtpd_discard_ehlo_keywords hides keywords but does not strip the
@@ -83,6 +84,7 @@ struct SessionSettings {
     std::string cleanup_socket = "public/cleanup";
     unsigned cleanup_flags = 178;
     std::string content_filter;
+    std::vector<std::string> fast_flush_domains; ///< for ETRN
     BareNewline bare_newline = BareNewline::allow;
     /// smtpd_forbid_bare_newline_exclusions: these clients get allow.
     std::shared_ptr<NetworkList> bare_newline_exclusions;

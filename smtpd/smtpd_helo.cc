@@ -76,6 +76,9 @@ void Session::helo_cmd(const std::vector<std::string>& argv, bool esmtp)
     if (offered("vrfy") && !cfg_.disable_vrfy) {
         lines.push_back("VRFY");
     }
+    if (offered("etrn")) {
+        lines.push_back("ETRN");
+    }
     if (offered("starttls") && env_.tls != nullptr && !tls_active_
         && !info_.standalone_stdio
         && (cfg_.tls_level == "may" || cfg_.tls_level == "encrypt")) {

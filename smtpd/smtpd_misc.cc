@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: MIT
 // NAME
-//   smtpd_misc.cc - RSET, NOOP, VRFY, ETRN, QUIT and unknown commands
+//   smtpd_misc.cc - RSET, NOOP, VRFY, QUIT and unknown commands
 // DESCRIPTION
-//   The small commands, with Postfix 3.7's replies as observed. ETRN:
-//   we run no flush service and do not offer ETRN; a client that sends
-//   it anyway gets the answer Postfix gives when ETRN is refused for a
-//   site ("459 <site>: service unavailable"). VRFY, when enabled,
+//   The small commands, with Postfix 3.7's replies as observed (ETRN is
+//   in smtpd_etrn.cc). VRFY, when enabled,
 //   answers 252 without a recipient check. HELP is not a command in
 //   Postfix either: it gets the unknown-command reply.
 // SEE ALSO
@@ -58,25 +56,6 @@ void Session::vrfy_cmd(const std::vector<std::string>& argv)
     }
     reply("252 2.0.0 " + text::printable(addr, cfg_.line_length_limit));
     finish_cmd(true);
-}
-
-void Session::etrn_cmd(const std::vector<std::string>& argv)
-{
-    // Postfix's ETRN replies carry no enhanced status code.
-    if (argv.size() < 2) {
-        reply("500 Syntax: ETRN domain");
-        finish_cmd(false);
-        return;
-    }
-    if (txn_.active) {
-        reply("503 Error: MAIL transaction in progress");
-        finish_cmd(false);
-        return;
-    }
-    std::string site = text::printable(argv[1]);
-    log::warning("reject: ETRN {}... from {}", site, namaddr_);
-    reply("459 <" + site + ">: service unavailable");
-    finish_cmd(false);
 }
 
 void Session::quit_cmd()
