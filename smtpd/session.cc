@@ -44,6 +44,10 @@ namespace {
 // its commands until the replies have gone out.
 constexpr size_t OUTPUT_HIGH_WATER = 256 * 1024;
 
+// How long a closing session waits for the client to close after our
+// end of file (see linger()).
+constexpr int LINGER_MS = 2000;
+
 std::function<std::string()>& lookup_override()
 {
     static std::function<std::string()> f;
@@ -505,6 +509,12 @@ void Session::arm_deadline()
 
 void Session::on_read()
 {
+    // After our last word the client's bytes are only thrown away.
+    if (lingering_ && bev_) {
+        evbuffer* in = bufferevent_get_input(bev_.get());
+        evbuffer_drain(in, evbuffer_get_length(in));
+        return;
+    }
     // Content earns time: N bytes extend the deadline by
     // N/smtpd_min_data_rate seconds, never past smtpd_timeout from now.
     if (cfg_.per_request_deadline && bev_
@@ -532,7 +542,9 @@ void Session::on_write()
         return;
     }
     if (mode_ == Mode::closing) {
-        if (evbuffer_get_length(bufferevent_get_output(o)) != 0) {
+        // The last reply may still be held by the error sleep: then the
+        // output is empty but not finished (flush_delayed() comes back).
+        if (sleeping_ || evbuffer_get_length(bufferevent_get_output(o)) != 0) {
             return;
         }
 
@@ -555,7 +567,7 @@ void Session::on_write()
             evtimer_add(flush_timer_.get(), &tv);
             return;
         }
-        end_session();
+        linger();
         return;
     }
     if (out_paused_) {
@@ -563,6 +575,42 @@ void Session::on_write()
         pause_reading(false);
         process_input();
     }
+}
+
+void Session::linger()
+{
+    // Closing a socket with unread input makes the kernel send a reset,
+    // and a reset can destroy our last reply (the 421 after too many
+    // errors, say) before the client has read it. So we send our end of
+    // file first and read and drop what the client still sends, until it
+    // closes too or LINGER_MS passes.
+    if (lingering_) {
+        return;
+    }
+    if (info_.standalone_stdio || !bev_ || bufferevent_getfd(bev_.get()) < 0) {
+        end_session();
+        return;
+    }
+    lingering_ = true;
+    int fd = bufferevent_getfd(bev_.get());
+    if (!tls_active_ && ssl_ == nullptr) {
+        ::shutdown(fd, SHUT_WR);
+    }
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    evbuffer_drain(in, evbuffer_get_length(in));
+    linger_timer_.reset(evtimer_new(
+        env_.base,
+        [](evutil_socket_t, short, void* arg) noexcept {
+            static_cast<Session*>(arg)->end_session();
+        },
+        this));
+    if (!linger_timer_) {
+        end_session();
+        return;
+    }
+    timeval tv{LINGER_MS / 1000, (LINGER_MS % 1000) * 1000};
+    evtimer_add(linger_timer_.get(), &tv);
+    bufferevent_enable(bev_.get(), EV_READ);
 }
 
 void Session::on_event(short what)
@@ -1027,6 +1075,9 @@ void Session::end_session()
     }
     if (flush_timer_) {
         evtimer_del(flush_timer_.get());
+    }
+    if (linger_timer_) {
+        evtimer_del(linger_timer_.get());
     }
     if (deadline_timer_) {
         evtimer_del(deadline_timer_.get());

@@ -170,6 +170,7 @@ public:
     void finish_cmd(bool ok);
     void close_after_reply();
     void end_session();
+    void linger();
     void pause_reading(bool pause);
     void arm_timeouts();
     void restart_deadline();
@@ -224,6 +225,7 @@ public:
     EventPtr sleep_timer_;
     EventPtr deadline_timer_;
     EventPtr flush_timer_;
+    EventPtr linger_timer_;
     std::chrono::steady_clock::time_point deadline_{};
     size_t input_left_ = 0; ///< input bytes left after the last pass
     int flush_checks_ = 0;
@@ -247,6 +249,7 @@ public:
     bool skip_to_lf_ = false; ///< rest of an over-long line is dropped
     bool pipelining_logged_ = false;
     bool done_called_ = false;
+    bool lingering_ = false; ///< our side is shut; input is dropped
     int error_count_ = 0;
     int junk_count_ = 0;
     std::string delayed_; ///< replies held by the error sleep
