@@ -87,8 +87,15 @@ void Session::begin_content()
 void Session::data_cmd(const std::string& args)
 {
     // Sequence: recipients first, and DATA does not mix with BDAT.
-    if (txn_.rcpt_count == 0) {
+    // Postfix says "need RCPT" outside a transaction, and "no valid
+    // recipients" inside one that has none (tried or not).
+    if (!txn_.active) {
         reply("503 5.5.1 Error: need RCPT command");
+        finish_cmd(false);
+        return;
+    }
+    if (txn_.rcpt_count == 0) {
+        reply("554 5.5.1 Error: no valid recipients");
         finish_cmd(false);
         return;
     }
@@ -267,9 +274,13 @@ void Session::bdat_cmd(const std::vector<std::string>& argv)
         return;
     }
     if (txn_.rcpt_count == 0) {
+        // A failed BDAT ends the transaction, as in Postfix (observed).
+        bool active = txn_.active;
+        mail_reset();
         bdat_discard_ = true;
         bdat_error_ = !last;
-        reply("503 5.5.1 Error: need RCPT command");
+        reply(active ? "554 5.5.1 Error: no valid recipients"
+                     : "503 5.5.1 Error: need RCPT command");
         finish_cmd(false);
         return;
     }
