@@ -20,6 +20,7 @@
 #include "common/mail/log.h"
 #include "common/mail/master.h"
 #include "common/util/event.h"
+#include "smtpd/rcpt_maps.h"
 #include "smtpd/relay.h"
 #include "smtpd/rewrite.h"
 #include "smtpd/session.h"
@@ -87,6 +88,7 @@ int main(int argc, char** argv)
     std::unique_ptr<rs::smtpd::TlsServer> tls;
     std::unique_ptr<rs::smtpd::RewriteClient> rewrite;
     std::unique_ptr<rs::smtpd::RelayChecker> relay;
+    std::unique_ptr<rs::smtpd::RecipientMaps> rcpt_maps;
     rs::mail::Server* server_ptr = nullptr;
 
     rs::mail::Server::Hooks hooks;
@@ -98,6 +100,7 @@ int main(int argc, char** argv)
         rewrite = std::make_unique<rs::smtpd::RewriteClient>(
             base.get(), "private/" + config.str("rewrite_service_name"));
         relay = std::make_unique<rs::smtpd::RelayChecker>(config, *rewrite);
+        rcpt_maps = std::make_unique<rs::smtpd::RecipientMaps>(config);
     };
     hooks.on_session = [&](rs::Fd fd, rs::mail::ConnInfo info) {
         rs::smtpd::SessionEnv env;
@@ -105,6 +108,8 @@ int main(int argc, char** argv)
         env.settings = &settings;
         env.tls = tls.get();
         env.relay = relay.get();
+        env.rewrite = rewrite.get();
+        env.rcpt_maps = rcpt_maps.get();
         env.done = [&server_ptr] {
             if (server_ptr != nullptr) {
                 server_ptr->session_done();

@@ -38,8 +38,10 @@
 #include "common/mail/master.h"
 #include "common/util/event.h"
 #include "common/util/fd.h"
+#include "smtpd/address.h"
 #include "smtpd/chat.h"
 #include "smtpd/data.h"
+#include "smtpd/rcpt_maps.h"
 #include "smtpd/relay.h"
 #include "smtpd/rewrite.h"
 #include "smtpd/tls.h"
@@ -110,7 +112,12 @@ struct SessionEnv {
     const SessionSettings* settings = nullptr;
     TlsServer* tls = nullptr;      ///< nullptr: no STARTTLS
     RelayChecker* relay = nullptr; ///< nullptr: every RCPT is refused
-    std::function<void()> done;    ///< called once when a session ends
+    /// trivial-rewrite, for the address syntax check of MAIL, RCPT and
+    /// VRFY; nullptr: addresses are not resolved.
+    RewriteClient* rewrite = nullptr;
+    /// The unknown-recipient check; nullptr: not made.
+    RecipientMaps* rcpt_maps = nullptr;
+    std::function<void()> done; ///< called once when a session ends
 };
 
 class Session : public std::enable_shared_from_this<Session> {
@@ -184,6 +191,11 @@ public:
     void helo_cmd(const std::vector<std::string>& argv, bool esmtp);
     void mail_cmd(const std::string& args);
     void rcpt_cmd(const std::string& args);
+    void check_address(std::string_view verb, const ParseResult& parsed,
+                       const std::string& sender,
+                       std::function<void(const Resolved&)> then);
+    void mail_params(const PathArg& arg);
+    void rcpt_params(const PathArg& arg, const Resolved& resolved);
     void rcpt_accepted(const cleanup::Recipient& r, const std::string& ext);
     void rcpt_rejected(const std::string& reply, const std::string& ext);
     void data_cmd(const std::string& args);
@@ -258,6 +270,7 @@ public:
     bool bdat_discard_ = false; ///< chunk is read and thrown away
     bool bdat_error_ = false;   ///< an earlier BDAT failed: until LAST
     Txn txn_;
+    std::string parsed_args_; ///< MAIL/RCPT/VRFY text being checked
 };
 
 } // namespace rs::smtpd

@@ -24,10 +24,25 @@ namespace rs::smtpd {
 
 namespace {
 
-// The parameter as the client wrote it, for "Unsupported option:".
-std::string param_text(const std::pair<std::string, std::string>& p)
+// The address as the client wrote it after "FROM:" / "TO:", brackets
+// and all, for the illegal-syntax warning.
+std::string typed_token(std::string_view args)
 {
-    return p.second.empty() ? p.first : p.first + "=" + p.second;
+    // VRFY has no "TO:", the address is all of it.
+    size_t colon = args.find(':');
+    std::string_view rest = text::trim(
+        colon == std::string_view::npos ? args : args.substr(colon + 1));
+    if (rest.empty()) {
+        return "";
+    }
+    size_t end = std::string_view::npos;
+    if (rest.front() == '<') {
+        end = rest.find('>');
+        end = end == std::string_view::npos ? end : end + 1;
+    } else {
+        end = rest.find_first_of(" \t");
+    }
+    return std::string(rest.substr(0, end));
 }
 
 } // namespace
@@ -47,7 +62,8 @@ void Session::mail_cmd(const std::string& args)
         return;
     }
 
-    // The address and its parameters.
+    // The address: its form here, then trivial-rewrite's verdict, then
+    // the parameters.
     ParseResult parsed =
         parse_path_arg("MAIL", args, cfg_.strict_rfc821, cfg_.smtputf8_enable);
     if (!parsed.arg) {
@@ -55,65 +71,96 @@ void Session::mail_cmd(const std::string& args)
         finish_cmd(false);
         return;
     }
-    Txn t;
-    for (const auto& p : parsed.arg->params) {
-        const std::string& key = p.first;
-        if (key == "SIZE") {
-            auto n = text::parse_int(p.second, 0);
-            if (!n) {
-                reply("501 5.5.4 Bad message size syntax");
-                finish_cmd(false);
-                return;
-            }
-            t.declared_size = *n;
-        } else if (key == "BODY" && text::iequals(p.second, "8BITMIME")) {
-            t.encoding = "8bit";
-        } else if (key == "BODY" && text::iequals(p.second, "7BIT")) {
-            t.encoding = "7bit";
-        } else if (key == "RET" && text::iequals(p.second, "FULL")) {
-            t.ret_flags = 1;
-        } else if (key == "RET" && text::iequals(p.second, "HDRS")) {
-            t.ret_flags = 2;
-        } else if (key == "RET") {
-            reply("501 5.5.4 Bad RET parameter syntax");
-            finish_cmd(false);
-            return;
-        } else if (key == "ENVID") {
-            auto v = xtext_decode(p.second);
-            if (!v || v->empty()) {
-                reply("501 5.5.4 Bad ENVID parameter syntax");
-                finish_cmd(false);
-                return;
-            }
-            t.envid = *v;
-        } else if (key == "AUTH") {
-            // Without SASL there is nobody to vouch for; ignored.
-        } else if (key == "SMTPUTF8" && p.second.empty()
-                   && cfg_.smtputf8_enable) {
-            t.smtputf8 = true;
-        } else {
-            reply("555 5.5.4 Unsupported option: " + param_text(p));
-            finish_cmd(false);
-            return;
-        }
-    }
-    t.active = true;
-    t.sender = parsed.arg->internal;
-    t.sender_ext = external_form(t.sender);
+    PathArg arg = *parsed.arg;
+    parsed_args_ = args;
+    check_address("MAIL", parsed, "",
+                  [this, arg](const Resolved&) { mail_params(arg); });
+}
 
-    // A declared size over message_size_limit is refused now, and
-    // logged like any restriction.
-    if (cfg_.message_size_limit > 0
-        && t.declared_size > cfg_.message_size_limit) {
-        std::string r = "552 5.3.4 Message size exceeds fixed limit";
-        txn_.sender_ext = t.sender_ext;
-        txn_.active = true;
-        log_reject("MAIL", r, false, {});
-        txn_ = Txn{};
-        reply(r);
+void Session::check_address(std::string_view verb, const ParseResult& parsed,
+                            const std::string& sender,
+                            std::function<void(const Resolved&)> then)
+{
+    // The null sender and a session without trivial-rewrite (unit tests)
+    // have nothing to resolve.
+    const std::string& addr = parsed.arg->internal;
+    if (addr.empty() || env_.rewrite == nullptr) {
+        then(Resolved{});
+        return;
+    }
+
+    // Postfix leaves the host part's syntax to trivial-rewrite: an
+    // address it flags as an error is refused, and logged with the
+    // token as the client typed it.
+    busy_ = true;
+    std::weak_ptr<Session> weak = weak_from_this();
+    std::string v(verb), token = parsed.token, ext = external_form(addr);
+    if (token.empty()) {
+        token = typed_token(parsed_args_);
+    }
+    env_.rewrite->resolve(
+        sender, addr, [weak, v, token, ext, then](Result<Resolved> r) {
+            auto s = weak.lock();
+            if (!s || s->mode_ == Mode::closed) {
+                return;
+            }
+            s->busy_ = false;
+            if (!r) {
+                log::warning("{}: address resolve failed: {}", ext,
+                             r.error().text);
+                s->reply("451 4.3.0 <" + ext + ">: Temporary lookup failure");
+                s->finish_cmd(false);
+            } else if (r->flags & RESOLVE_FLAG_ERROR) {
+                log::warning("Illegal address syntax from {} in {} command: "
+                             "{}",
+                             s->namaddr_, v,
+                             text::printable(token, s->cfg_.line_length_limit));
+                s->reply(address_syntax_reply(v));
+                s->finish_cmd(false);
+            } else {
+                then(*r);
+            }
+            // A step that did not go on waiting is done: read on.
+            if (!s->busy_) {
+                s->resume();
+            }
+        });
+}
+
+void Session::mail_params(const PathArg& arg)
+{
+    // The parameters, judged as Postfix judges them.
+    MailParams mp;
+    MailParamLimits lim;
+    lim.message_size_limit = cfg_.message_size_limit;
+    lim.smtputf8_enable = cfg_.smtputf8_enable;
+    std::string bad = check_mail_params(arg, lim, mp);
+    Txn t;
+    t.sender = arg.internal;
+    t.sender_ext = external_form(t.sender);
+    if (!bad.empty()) {
+        // A declared size over message_size_limit is logged like any
+        // restriction.
+        if (bad.rfind("552 5.3.4 Message size exceeds fixed limit", 0) == 0) {
+            txn_.sender_ext = t.sender_ext;
+            txn_.active = true;
+            log_reject("MAIL", bad, false, {});
+            txn_ = Txn{};
+        }
+        reply(bad);
         finish_cmd(false);
         return;
     }
+    t.active = true;
+    t.declared_size = mp.size.value_or(0);
+    if (mp.body == "8BITMIME") {
+        t.encoding = "8bit";
+    } else if (mp.body == "7BIT") {
+        t.encoding = "7bit";
+    }
+    t.ret_flags = mp.ret;
+    t.envid = mp.envid;
+    t.smtputf8 = mp.smtputf8;
 
     // The arrival time is taken here, as Postfix takes it.
     timeval tv{};
@@ -196,7 +243,8 @@ void Session::rcpt_cmd(const std::string& args)
         return;
     }
 
-    // The address and its DSN parameters.
+    // The address, trivial-rewrite's verdict on it, then its DSN
+    // parameters.
     ParseResult parsed =
         parse_path_arg("RCPT", args, cfg_.strict_rfc821, cfg_.smtputf8_enable);
     if (!parsed.arg) {
@@ -204,47 +252,29 @@ void Session::rcpt_cmd(const std::string& args)
         finish_cmd(false);
         return;
     }
-    cleanup::Recipient r;
-    r.address = parsed.arg->internal;
-    r.orcpt = "rfc822;" + parsed.arg->typed;
-    for (const auto& p : parsed.arg->params) {
-        if (p.first == "NOTIFY") {
-            auto m = notify_mask(p.second);
-            if (!m) {
-                // Postfix names the first word it does not know.
-                for (const auto& w : text::split(p.second, ",")) {
-                    if (!notify_mask(w)) {
-                        log::warning("unknown DSN NOTIFY command value "
-                                     "\"{}\" in \"{}\"",
-                                     text::printable(w),
-                                     text::printable(p.second));
-                        break;
-                    }
-                }
-                reply("501 5.5.4 Error: Bad NOTIFY parameter syntax");
-                finish_cmd(false);
-                return;
-            }
-            r.notify_flags = *m;
-        } else if (p.first == "ORCPT") {
-            // type;xtext-address, the type an atom.
-            size_t semi = p.second.find(';');
-            std::optional<std::string> addr;
-            if (semi != std::string::npos && semi > 0) {
-                addr = xtext_decode(p.second.substr(semi + 1));
-            }
-            if (!addr || addr->empty()) {
-                reply("501 5.5.4 Error: Bad ORCPT parameter syntax");
-                finish_cmd(false);
-                return;
-            }
-            r.orcpt = p.second.substr(0, semi) + ";" + *addr;
-        } else {
-            reply("555 5.5.4 Unsupported option: " + param_text(p));
-            finish_cmd(false);
-            return;
-        }
+    PathArg arg = *parsed.arg;
+    parsed_args_ = args;
+    check_address("RCPT", parsed, txn_.sender,
+                  [this, arg](const Resolved& res) { rcpt_params(arg, res); });
+}
+
+void Session::rcpt_params(const PathArg& arg, const Resolved& resolved)
+{
+    RcptParams rp;
+    std::string bad = check_rcpt_params(arg, rp);
+    if (!rp.warning.empty()) {
+        log::warning("{}", text::printable(rp.warning, cfg_.line_length_limit));
     }
+    if (!bad.empty()) {
+        reply(bad);
+        finish_cmd(false);
+        return;
+    }
+    cleanup::Recipient r;
+    r.address = arg.internal;
+    r.orcpt = rp.orcpt_type.empty() ? "rfc822;" + arg.typed
+                                    : rp.orcpt_type + ";" + rp.orcpt_addr;
+    r.notify_flags = rp.notify;
     std::string ext = external_form(r.address);
 
     // Relay control, asked of the RelayChecker; without one we refuse,
@@ -259,10 +289,10 @@ void Session::rcpt_cmd(const std::string& args)
     q.helo = helo_;
     q.sender = txn_.sender;
     q.recipient = r.address;
-    q.recipient_typed = parsed.arg->typed;
+    q.recipient_typed = arg.typed;
     busy_ = true;
     std::weak_ptr<Session> weak = weak_from_this();
-    env_.relay->check_rcpt(q, [weak, r, ext](CheckResult res) {
+    env_.relay->check_rcpt(q, [weak, r, ext, resolved](CheckResult res) {
         auto s = weak.lock();
         if (!s || s->mode_ == Mode::closed) {
             return;
@@ -270,12 +300,21 @@ void Session::rcpt_cmd(const std::string& args)
         if (!res.warning.empty()) {
             log::warning("{}", res.warning);
         }
-        if (res.accepted) {
-            s->rcpt_accepted(r, ext);
-        } else {
+        if (!res.accepted) {
             s->rcpt_rejected(res.reply, ext);
             s->resume();
+            return;
         }
+
+        // The unknown-recipient check, on trivial-rewrite's answer.
+        if (s->env_.rcpt_maps != nullptr && s->env_.rcpt_maps->enabled()) {
+            if (auto no = s->env_.rcpt_maps->check(resolved, r.address)) {
+                s->rcpt_rejected(*no, ext);
+                s->resume();
+                return;
+            }
+        }
+        s->rcpt_accepted(r, ext);
     });
 }
 
