@@ -12,6 +12,7 @@
 #include "common/util/text.h"
 #include "smtpd/address.h"
 #include <fmt/format.h>
+#include <unistd.h>
 
 namespace rs::smtpd {
 
@@ -27,6 +28,51 @@ mail::DictList open_maps(mail::Config& config, std::string_view param)
         log::warning("{}", e);
     }
     return list;
+}
+
+// The proxy: tables proxymap(8) will serve: those named with proxy: in
+// proxy_read_maps as proxymap evaluates it, from main.cf alone (master.cf
+// -o overrides of smtpd do not reach proxymap).
+std::vector<std::string> proxy_approved(mail::Config& config)
+{
+    std::string value = config.str("proxy_read_maps");
+    std::string dir = config.str("config_directory");
+    if (config.is_set("config_directory")
+        && access((dir + "/main.cf").c_str(), R_OK) == 0) {
+        mail::Config main_cf;
+        main_cf.read_main_cf(dir);
+        value = main_cf.str("proxy_read_maps");
+    }
+    std::vector<std::string> out;
+    for (const std::string& spec : mail::split_map_list(value)) {
+        if (text::istarts_with(spec, "proxy:")) {
+            out.push_back(spec);
+        }
+    }
+    return out;
+}
+
+// Postfix's smtpd opens its proxy: tables at start-up and proxymap
+// refuses one it was not told to serve; smtpd then exits (observed):
+// fatal: proxymap service is not configured for table "unix:passwd.byname"
+// We open such tables ourselves, so we refuse them here to stay alike.
+void require_proxy_approved(mail::Config& config,
+                            const std::vector<std::string>& approved,
+                            std::string_view param)
+{
+    for (const std::string& spec : mail::split_map_list(config.str(param))) {
+        if (!text::istarts_with(spec, "proxy:")) {
+            continue;
+        }
+        bool ok = false;
+        for (const std::string& a : approved) {
+            ok = ok || a == spec;
+        }
+        if (!ok) {
+            log::fatal("proxymap service is not configured for table \"{}\"",
+                       spec.substr(6));
+        }
+    }
 }
 
 // "User unknown in ..." with the DSN that matches the code's class.
@@ -100,6 +146,15 @@ RecipientMaps::RecipientMaps(mail::Config& config)
     flags_text_ = config.boolean("smtputf8_enable")
                       ? "(0,lock|fold_fix|utf8_request)"
                       : "(0,lock|fold_fix)";
+
+    // proxy: tables that Postfix's proxymap would refuse are fatal.
+    std::vector<std::string> approved = proxy_approved(config);
+    for (std::string_view param :
+         {"canonical_maps", "recipient_canonical_maps", "virtual_alias_maps",
+          "local_recipient_maps", "virtual_mailbox_maps",
+          "relay_recipient_maps"}) {
+        require_proxy_approved(config, approved, param);
+    }
 
     // The tables, opened now: after chroot the files are out of reach.
     canonical_ = open_maps(config, "canonical_maps");

@@ -61,7 +61,10 @@ namespace rs::smtpd {
 class RecipientMaps {
 public:
     /// Opens every table at start-up (before chroot). A table that fails
-    /// to open is logged as a warning and answers 451 at lookup time.
+    /// to open is logged as a warning and answers 451 at lookup time. A
+    /// proxy: table that main.cf's proxy_read_maps does not list is
+    /// fatal, 'proxymap service is not configured for table "T:N"', as
+    /// Postfix's smtpd dies when proxymap refuses it.
     explicit RecipientMaps(mail::Config& config);
 
     /// nullopt when the recipient is known (or not checked); otherwise

@@ -13,6 +13,7 @@
 #include "test/unit/catch.h"
 #include <cstdlib>
 #include <fstream>
+#include <stdexcept>
 #include <unistd.h>
 
 using namespace rs;
@@ -266,4 +267,38 @@ TEST_CASE("rcpt_maps: double_bounce_sender names the bounce address")
     CHECK(
         m.check(local("double-bounce@lab.example"), "double-bounce@lab.example")
         == unknown_local("double-bounce@lab.example"));
+}
+
+namespace {
+
+struct Fatal : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+void throw_fatal(const std::string& text)
+{
+    throw Fatal(text);
+}
+
+} // namespace
+
+TEST_CASE("rcpt_maps: a proxy: table proxymap would not serve is fatal")
+{
+    log::set_fatal_hook(throw_fatal);
+
+    // The default proxy_read_maps names proxy:unix:passwd.byname through
+    // the default local_recipient_maps.
+    CHECK_NOTHROW(make("compatibility_level = 3.6\n"));
+    CHECK_NOTHROW(make("local_recipient_maps = proxy:inline:{a=b}\n"
+                       "proxy_read_maps = proxy:inline:{a=b}\n"));
+    try {
+        make("local_recipient_maps = proxy:unix:passwd.byname\n"
+             "proxy_read_maps = proxy:hash:/etc/aliases\n");
+        FAIL("no fatal");
+    } catch (const Fatal& f) {
+        CHECK(std::string(f.what())
+              == "proxymap service is not configured for table "
+                 "\"unix:passwd.byname\"");
+    }
+    log::set_fatal_hook(nullptr);
 }
