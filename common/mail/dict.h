@@ -27,6 +27,9 @@
 //                               proxymap(8); we run with the same
 //                               privileges before chroot, so opening the
 //                               table ourselves sees the same data.
+//                               (Whether proxymap would serve the table,
+//                               proxy_read_maps, is checked by the user:
+//                               smtpd/rcpt_maps.h.)
 //
 //   Keys are folded to lower case before the lookup, as Postfix does for
 //   these types (postmap folds the keys it stores). Any other type is
