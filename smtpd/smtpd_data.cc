@@ -261,6 +261,21 @@ void Session::bdat_cmd(const std::vector<std::string>& argv)
         return;
     }
 
+    // An empty chunk that is not the last one makes no progress: Postfix
+    // refuses it as a way to keep a session busy for nothing, and drops
+    // the message; the rest of the series is discarded. It is checked
+    // before the discarding of a failed series, as Postfix does.
+    if (*count == 0 && !last) {
+        log::warning("{}: null BDAT request from {}", qid_or_noqueue(),
+                     namaddr_);
+        mail_reset();
+        bdat_discard_ = true;
+        bdat_error_ = true;
+        reply("551 5.7.1 Null BDAT request");
+        finish_cmd(false);
+        return;
+    }
+
     // After an earlier failure the series is refused to its end; the
     // chunk is still read, or its bytes would be taken for commands.
     if (bdat_error_) {
