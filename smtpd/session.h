@@ -22,7 +22,9 @@
 //   503), no XCLIENT/XFORWARD (550), no smtpd_etrn_restrictions, only plain
 //   domain entries in fast_flush_domains (a type:table entry never matches),
 //   no Milters, no free-space check at MAIL, no policy or access maps
-//   beyond relay control. VRFY answers 252 without recipient checks.
+//   beyond relay control and the unknown-recipient check. A change of a
+//   recipient table does not restart the process (RecipientMaps::changed()
+//   is not consulted yet).
 //   smtpd_discard_ehlo_keywords hides keywords but does not strip the
 //   enhanced status codes when ENHANCEDSTATUSCODES is hidden.
 // COMPATIBILITY

@@ -4,12 +4,13 @@
 // DESCRIPTION
 //   The small commands, with Postfix 3.7's replies as observed (ETRN is
 //   in smtpd_etrn.cc). VRFY, when enabled,
-//   answers 252 without a recipient check. HELP is not a command in
+//   checks the address as a recipient and answers 252. HELP is not a command in
 //   Postfix either: it gets the unknown-command reply.
 // SEE ALSO
 //   session.h.
 #include "common/mail/log.h"
 #include "common/util/text.h"
+#include "smtpd/address.h"
 #include "smtpd/session.h"
 
 namespace rs::smtpd {
@@ -49,13 +50,74 @@ void Session::vrfy_cmd(const std::vector<std::string>& argv)
         return;
     }
 
-    // "Cannot verify, but will accept": the address as given.
-    std::string addr = argv[1];
-    if (addr.size() >= 2 && addr.front() == '<' && addr.back() == '>') {
-        addr = addr.substr(1, addr.size() - 2);
+    // The address as RCPT would take it (brackets optional), checked as
+    // a recipient: trivial-rewrite's syntax verdict, relay control, the
+    // unknown-recipient check. A refusal is logged like RCPT's.
+    std::string typed = argv[1];
+    std::string bare = typed;
+    if (bare.size() >= 2 && bare.front() == '<' && bare.back() == '>') {
+        bare = bare.substr(1, bare.size() - 2);
     }
-    reply("252 2.0.0 " + text::printable(addr, cfg_.line_length_limit));
-    finish_cmd(true);
+    ParseResult parsed = parse_path_arg(
+        "RCPT", "TO:<" + bare + ">", cfg_.strict_rfc821, cfg_.smtputf8_enable);
+    if (!parsed.arg || parsed.arg->internal.empty()) {
+        reply(parsed.arg ? address_syntax_reply("RCPT") : parsed.reply);
+        finish_cmd(false);
+        return;
+    }
+    parsed_args_ = typed;
+    std::string addr = parsed.arg->internal;
+    std::string typed_addr = parsed.arg->typed;
+    check_address("VRFY", parsed, txn_.sender,
+                  [this, typed, addr, typed_addr](const Resolved& resolved) {
+                      std::string ext = external_form(addr);
+                      auto refuse = [this, ext](const std::string& r) {
+                          log_reject("VRFY", r, true, ext);
+                          reply(r);
+                          finish_cmd(false);
+                      };
+                      if (env_.relay == nullptr) {
+                          refuse("451 4.3.5 Server configuration error");
+                          return;
+                      }
+                      RcptQuery q;
+                      q.client_addr = addr_;
+                      q.client_name = name_;
+                      q.helo = helo_;
+                      q.sender = txn_.sender;
+                      q.recipient = addr;
+                      q.recipient_typed = typed_addr;
+                      busy_ = true;
+                      std::weak_ptr<Session> weak = weak_from_this();
+                      env_.relay->check_rcpt(q, [weak, typed, addr, resolved,
+                                                 refuse](CheckResult res) {
+                          auto s = weak.lock();
+                          if (!s || s->mode_ == Mode::closed) {
+                              return;
+                          }
+                          if (!res.warning.empty()) {
+                              log::warning("{}", res.warning);
+                          }
+                          std::optional<std::string> no;
+                          if (!res.accepted) {
+                              no = res.reply;
+                          } else if (s->env_.rcpt_maps != nullptr
+                                     && s->env_.rcpt_maps->enabled()) {
+                              no = s->env_.rcpt_maps->check(resolved, addr);
+                          }
+                          if (no) {
+                              refuse(*no);
+                          } else {
+                              // "Cannot verify, but will accept": the address
+                              // as the client typed it.
+                              s->reply("252 2.0.0 "
+                                       + text::printable(
+                                           typed, s->cfg_.line_length_limit));
+                              s->finish_cmd(true);
+                          }
+                          s->resume();
+                      });
+                  });
 }
 
 void Session::quit_cmd()
