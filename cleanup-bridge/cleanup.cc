@@ -81,6 +81,55 @@ void put_attr(std::string& out, std::string_view name, std::string_view value)
     mail::rec::put(out, mail::rec::ATTR, data);
 }
 
+// How long an abandoned stream may take to get its queued records out
+// before the socket is closed regardless (seconds).
+constexpr int ABANDON_FLUSH_SECONDS = 10;
+
+// An abandoned stream's connection, kept until its queued output (whole
+// records only) has reached cleanup, so that the close comes at a record
+// boundary: closing in the middle of a record makes cleanup log "unexpected
+// EOF in data". It frees itself.
+struct Abandoned {
+    BuffereventPtr bev;
+    EventPtr timer;
+
+    static void start(event_base* base, BuffereventPtr bev)
+    {
+        auto* a = new Abandoned;
+        a->bev = std::move(bev);
+        a->timer.reset(evtimer_new(
+            base,
+            [](evutil_socket_t, short, void* arg) noexcept {
+                delete static_cast<Abandoned*>(arg);
+            },
+            a));
+        if (!a->timer) {
+            delete a;
+            return;
+        }
+        bufferevent_setwatermark(a->bev.get(), EV_WRITE, 0, 0);
+        bufferevent_setcb(
+            a->bev.get(),
+            [](bufferevent* b, void*) noexcept {
+                // Cleanup says nothing before E; whatever comes is dropped.
+                evbuffer* in = bufferevent_get_input(b);
+                evbuffer_drain(in, evbuffer_get_length(in));
+            },
+            [](bufferevent* b, void* arg) noexcept {
+                if (evbuffer_get_length(bufferevent_get_output(b)) == 0) {
+                    delete static_cast<Abandoned*>(arg);
+                }
+            },
+            [](bufferevent*, short, void* arg) noexcept {
+                delete static_cast<Abandoned*>(arg);
+            },
+            a);
+        timeval tv{ABANDON_FLUSH_SECONDS, 0};
+        evtimer_add(a->timer.get(), &tv);
+        bufferevent_enable(a->bev.get(), EV_READ | EV_WRITE);
+    }
+};
+
 class Stream final : public CleanupStream {
 public:
     Stream(event_base* base, std::string path, ReadyCb ready,
@@ -142,6 +191,22 @@ private:
     void read_status(std::string_view in);
     void drop_connection() { bev_.reset(); }
 
+    // Give up the connection without E, but only after the records
+    // already queued have gone out whole (see Abandoned).
+    void abandon_connection()
+    {
+        if (bev_ && (state_ == State::open || state_ == State::finishing)
+            && evbuffer_get_length(bufferevent_get_output(bev_.get())) != 0) {
+            Abandoned::start(base_, std::move(bev_));
+            return;
+        }
+        bev_.reset();
+    }
+
+public:
+    ~Stream() override { abandon_connection(); }
+
+private:
     static void read_cb(bufferevent*, void* arg) noexcept
     {
         static_cast<Stream*>(arg)->on_read();
@@ -562,7 +627,7 @@ void Stream::finish(unsigned extra_flags, DoneCb done)
 void Stream::abort()
 {
     // Closing without E makes cleanup discard the queue file.
-    drop_connection();
+    abandon_connection();
     if (timer_) {
         evtimer_del(timer_.get());
     }
