@@ -198,6 +198,9 @@ public:
                        std::function<void(const Resolved&)> then);
     void mail_params(const PathArg& arg);
     void rcpt_params(const PathArg& arg, const Resolved& resolved);
+    void
+    unknown_rcpt_check(const std::string& rcpt, const Resolved& resolved,
+                       std::function<void(std::optional<std::string>)> done);
     void rcpt_accepted(const cleanup::Recipient& r, const std::string& ext);
     void rcpt_rejected(const std::string& reply, const std::string& ext);
     void data_cmd(const std::string& args);

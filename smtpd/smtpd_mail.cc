@@ -306,15 +306,58 @@ void Session::rcpt_params(const PathArg& arg, const Resolved& resolved)
             return;
         }
 
-        // The unknown-recipient check, on trivial-rewrite's answer.
-        if (s->env_.rcpt_maps != nullptr && s->env_.rcpt_maps->enabled()) {
-            if (auto no = s->env_.rcpt_maps->check(resolved, r.address)) {
+        s->unknown_rcpt_check(r.address, resolved, [weak, r, ext](auto no) {
+            auto s = weak.lock();
+            if (!s || s->mode_ == Mode::closed) {
+                return;
+            }
+            if (no) {
                 s->rcpt_rejected(*no, ext);
                 s->resume();
                 return;
             }
+            s->rcpt_accepted(r, ext);
+        });
+    });
+}
+
+void Session::unknown_rcpt_check(
+    const std::string& rcpt, const Resolved& resolved,
+    std::function<void(std::optional<std::string>)> done)
+{
+    // Not configured, or switched off: every recipient is known.
+    if (env_.rcpt_maps == nullptr || !env_.rcpt_maps->enabled()) {
+        done(std::nullopt);
+        return;
+    }
+
+    // Postfix looks up the canonical address (a bare local part gets
+    // @$myorigin first), as trivial-rewrite resolves that; without
+    // trivial-rewrite, the answer we have.
+    if (env_.rewrite == nullptr) {
+        done(env_.rcpt_maps->check(resolved, rcpt));
+        return;
+    }
+    busy_ = true;
+    std::weak_ptr<Session> weak = weak_from_this();
+    env_.rewrite->rewrite(rcpt, [weak, rcpt, done](Result<std::string> canon) {
+        auto s = weak.lock();
+        if (!s || s->mode_ == Mode::closed) {
+            return;
         }
-        s->rcpt_accepted(r, ext);
+        std::string c = canon ? *canon : rcpt;
+        s->env_.rewrite->resolve(
+            s->txn_.sender, c, [weak, rcpt, done](Result<Resolved> res) {
+                auto s = weak.lock();
+                if (!s || s->mode_ == Mode::closed) {
+                    return;
+                }
+                if (!res) {
+                    done("451 4.3.0 <" + rcpt + ">: Temporary lookup failure");
+                    return;
+                }
+                done(s->env_.rcpt_maps->check(*res, rcpt));
+            });
     });
 }
 

@@ -68,56 +68,62 @@ void Session::vrfy_cmd(const std::vector<std::string>& argv)
     parsed_args_ = typed;
     std::string addr = parsed.arg->internal;
     std::string typed_addr = parsed.arg->typed;
-    check_address("VRFY", parsed, txn_.sender,
-                  [this, typed, addr, typed_addr](const Resolved& resolved) {
-                      std::string ext = external_form(addr);
-                      auto refuse = [this, ext](const std::string& r) {
-                          log_reject("VRFY", r, true, ext);
-                          reply(r);
-                          finish_cmd(false);
-                      };
-                      if (env_.relay == nullptr) {
-                          refuse("451 4.3.5 Server configuration error");
-                          return;
-                      }
-                      RcptQuery q;
-                      q.client_addr = addr_;
-                      q.client_name = name_;
-                      q.helo = helo_;
-                      q.sender = txn_.sender;
-                      q.recipient = addr;
-                      q.recipient_typed = typed_addr;
-                      busy_ = true;
-                      std::weak_ptr<Session> weak = weak_from_this();
-                      env_.relay->check_rcpt(q, [weak, typed, addr, resolved,
-                                                 refuse](CheckResult res) {
-                          auto s = weak.lock();
-                          if (!s || s->mode_ == Mode::closed) {
-                              return;
-                          }
-                          if (!res.warning.empty()) {
-                              log::warning("{}", res.warning);
-                          }
-                          std::optional<std::string> no;
-                          if (!res.accepted) {
-                              no = res.reply;
-                          } else if (s->env_.rcpt_maps != nullptr
-                                     && s->env_.rcpt_maps->enabled()) {
-                              no = s->env_.rcpt_maps->check(resolved, addr);
-                          }
-                          if (no) {
-                              refuse(*no);
-                          } else {
-                              // "Cannot verify, but will accept": the address
-                              // as the client typed it.
-                              s->reply("252 2.0.0 "
-                                       + text::printable(
-                                           typed, s->cfg_.line_length_limit));
-                              s->finish_cmd(true);
-                          }
-                          s->resume();
-                      });
-                  });
+    check_address(
+        "VRFY", parsed, txn_.sender,
+        [this, typed, addr, typed_addr](const Resolved& resolved) {
+            std::string ext = external_form(addr);
+            auto refuse = [this, ext](const std::string& r) {
+                log_reject("VRFY", r, true, ext);
+                reply(r);
+                finish_cmd(false);
+            };
+            if (env_.relay == nullptr) {
+                refuse("451 4.3.5 Server configuration error");
+                return;
+            }
+            RcptQuery q;
+            q.client_addr = addr_;
+            q.client_name = name_;
+            q.helo = helo_;
+            q.sender = txn_.sender;
+            q.recipient = addr;
+            q.recipient_typed = typed_addr;
+            busy_ = true;
+            std::weak_ptr<Session> weak = weak_from_this();
+            env_.relay->check_rcpt(
+                q, [weak, typed, addr, resolved, refuse](CheckResult res) {
+                    auto s = weak.lock();
+                    if (!s || s->mode_ == Mode::closed) {
+                        return;
+                    }
+                    if (!res.warning.empty()) {
+                        log::warning("{}", res.warning);
+                    }
+                    if (!res.accepted) {
+                        refuse(res.reply);
+                        s->resume();
+                        return;
+                    }
+                    s->unknown_rcpt_check(
+                        addr, resolved, [weak, typed, refuse](auto no) {
+                            auto s = weak.lock();
+                            if (!s || s->mode_ == Mode::closed) {
+                                return;
+                            }
+                            if (no) {
+                                refuse(*no);
+                            } else {
+                                // "Cannot verify, but will accept":
+                                // the address as the client typed it.
+                                s->reply("252 2.0.0 "
+                                         + text::printable(
+                                             typed, s->cfg_.line_length_limit));
+                                s->finish_cmd(true);
+                            }
+                            s->resume();
+                        });
+                });
+        });
 }
 
 void Session::quit_cmd()
