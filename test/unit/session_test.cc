@@ -140,22 +140,18 @@ TEST_CASE("smtpd: the greeting is 220 and smtpd_banner")
     CHECK(h.line() == "220 mx.test ESMTP Postfix");
 }
 
-TEST_CASE("smtpd: EHLO lists Postfix's keywords in order, without ETRN")
+TEST_CASE("smtpd: EHLO lists Postfix's keywords in order, ETRN after VRFY")
 {
     Harness h;
     h.start();
     h.line();
     h.send("EHLO client.test\r\n");
     auto r = h.reply();
-    std::vector<std::string> want = {"250-mx.test",
-                                     "250-PIPELINING",
-                                     "250-SIZE 10240000",
-                                     "250-VRFY",
-                                     "250-ENHANCEDSTATUSCODES",
-                                     "250-8BITMIME",
-                                     "250-DSN",
-                                     "250-SMTPUTF8",
-                                     "250 CHUNKING"};
+    std::vector<std::string> want = {
+        "250-mx.test",  "250-PIPELINING", "250-SIZE 10240000",
+        "250-VRFY",     "250-ETRN",       "250-ENHANCEDSTATUSCODES",
+        "250-8BITMIME", "250-DSN",        "250-SMTPUTF8",
+        "250 CHUNKING"};
     CHECK(r == want);
 }
 
@@ -170,9 +166,10 @@ TEST_CASE("smtpd: smtpd_discard_ehlo_keywords and disable_vrfy_command "
     h.line();
     h.send("EHLO client.test\r\n");
     auto r = h.reply();
-    std::vector<std::string> want = {
-        "250-mx.test",  "250-SIZE 10240000", "250-ENHANCEDSTATUSCODES",
-        "250-8BITMIME", "250-DSN",           "250 SMTPUTF8"};
+    std::vector<std::string> want = {"250-mx.test",  "250-SIZE 10240000",
+                                     "250-ETRN",     "250-ENHANCEDSTATUSCODES",
+                                     "250-8BITMIME", "250-DSN",
+                                     "250 SMTPUTF8"};
     CHECK(r == want);
     h.send("VRFY a\r\n");
     CHECK(h.line() == "502 5.5.1 VRFY command is disabled");
@@ -206,8 +203,10 @@ TEST_CASE("smtpd: sequence errors get Postfix's 503 replies")
     CHECK(h.line() == "501 5.5.4 Syntax: RSET");
     h.send("NOOP\r\n");
     CHECK(h.line() == "250 2.0.0 Ok");
+    // VRFY checks the address as RCPT would; without relay control
+    // (none in this harness) it is refused as RCPT is.
     h.send("VRFY <someone>\r\n");
-    CHECK(h.line() == "252 2.0.0 someone");
+    CHECK(h.line() == "451 4.3.5 Server configuration error");
     h.send("ETRN example.com\r\n");
     CHECK(h.line() == "459 <example.com>: service unavailable");
 }
@@ -231,6 +230,13 @@ TEST_CASE("smtpd: QUIT says 221 Bye, closes, and ends the session once")
     h.send("QUIT\r\n");
     CHECK(h.line() == "221 2.0.0 Bye");
     CHECK(h.wait_closed());
+    // The session lingers (at most 2 s) for the client to close too, so
+    // that unread input cannot reset the connection under our last reply.
+    auto end = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    while (h.done_calls == 0 && std::chrono::steady_clock::now() < end) {
+        event_base_loop(h.base.get(), EVLOOP_NONBLOCK);
+        poll(nullptr, 0, 10);
+    }
     for (int i = 0; i < 10; ++i) {
         event_base_loop(h.base.get(), EVLOOP_NONBLOCK);
     }
