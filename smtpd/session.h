@@ -24,7 +24,8 @@
 //   no Milters, no free-space check at MAIL, no policy or access maps
 //   beyond relay control and the unknown-recipient check. A change of a
 //   recipient table does not restart the process (RecipientMaps::changed()
-//   is not consulted yet).
+//   is not consulted yet). ETRN's reply when flush(8) fails or refuses
+//   (458, 459) is not yet checked against Postfix.
 //   smtpd_discard_ehlo_keywords hides keywords but does not strip the
 //   enhanced status codes when ENHANCEDSTATUSCODES is hidden.
 // COMPATIBILITY
