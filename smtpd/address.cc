@@ -412,6 +412,15 @@ ParseResult parse_path_arg(std::string_view verb, std::string_view text,
     size_t end = address_token_end(rest);
     std::string_view token = rest.substr(0, end);
     rest.remove_prefix(end);
+
+    // A NUL byte can never be part of an address: it would end the
+    // string in every Postfix protocol the address travels in (attr0 to
+    // trivial-rewrite and cleanup) and let a client inject attributes.
+    // Postfix refuses such an address as bad syntax, without a warning.
+    if (token.find('\0') != std::string_view::npos) {
+        res.reply = bad;
+        return res;
+    }
     auto internal = internalize(token, strict_rfc821);
     if (!internal || (!mail && internal->empty())) {
         res.reply = bad;

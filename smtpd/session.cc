@@ -851,6 +851,50 @@ std::vector<std::string> split_words(std::string_view s)
 
 } // namespace
 
+// Well-formed UTF-8 (RFC 3629): no overlong forms, no surrogates, nothing
+// above U+10FFFF. ASCII, NUL included, is valid.
+static bool valid_utf8(std::string_view s)
+{
+    size_t i = 0;
+    while (i < s.size()) {
+        auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            i++;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1;
+            cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2;
+            cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3;
+            cp = c & 0x07;
+        } else {
+            return false;
+        }
+        if (i + n >= s.size()) {
+            return false;
+        }
+        for (size_t k = 1; k <= n; k++) {
+            auto d = static_cast<unsigned char>(s[i + k]);
+            if ((d & 0xc0) != 0x80) {
+                return false;
+            }
+            cp = (cp << 6) | (d & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10ffff
+            || (cp >= 0xd800 && cp <= 0xdfff)) {
+            return false;
+        }
+        i += n + 1;
+    }
+    return true;
+}
+
 bool Session::forbidden(const std::string& verb, const std::string& line) const
 {
     for (const auto& v : cfg_.forbidden_verbs) {
@@ -872,6 +916,17 @@ void Session::dispatch(std::string line)
     size_t sp = line.find_first_of(" \t");
     std::string verb = line.substr(0, sp);
     std::string args = sp == std::string::npos ? "" : line.substr(sp);
+
+    // With SMTPUTF8 on, a line that is not UTF-8 is refused before it is
+    // parsed, as Postfix does: an error, but not a command of the
+    // disconnect line, and the session goes on.
+    if (cfg_.smtputf8_enable && !valid_utf8(line)) {
+        where_ = "UNKNOWN";
+        cmd_slot_ = -1;
+        reply("500 5.5.2 Error: bad UTF-8 syntax");
+        finish_cmd(false);
+        return;
+    }
 
     // An empty line is an error of its own; Postfix counts it toward
     // the error limits but not among the commands of the disconnect line.

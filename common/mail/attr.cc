@@ -47,9 +47,12 @@ void print_with(std::string& out, const List& list, char sep, char term)
             out += term;
             continue;
         }
-        out += name;
+        // A terminator inside a name or value would end it early and
+        // turn the rest into attributes of the peer's choosing: cut it
+        // there, as a C string would be cut.
+        out += std::string_view(name).substr(0, name.find(term));
         out += sep;
-        out += value;
+        out += std::string_view(value).substr(0, value.find(term));
         out += term;
     }
 

@@ -401,3 +401,19 @@ TEST_CASE("address: an unknown NOTIFY keyword gives Postfix's warning")
     CHECK(check_rcpt_params(*ok.arg, out).empty());
     CHECK(out.warning.empty());
 }
+
+TEST_CASE("address: a NUL byte anywhere in the address is bad syntax")
+{
+    // Observed on Postfix 3.7.11: 501 for both, and no warning logged.
+    using namespace std::string_literals;
+    ParseResult m = parse_path_arg(
+        "MAIL", " FROM:<a@lab.example\0X-Injected: yes>"s, false, true);
+    CHECK(m.reply == "501 5.1.7 Bad sender address syntax");
+    CHECK(m.token.empty());
+    ParseResult r =
+        parse_path_arg("RCPT", " TO:<b\0x@lab.example>"s, false, true);
+    CHECK(r.reply == "501 5.1.3 Bad recipient address syntax");
+    ParseResult t =
+        parse_path_arg("RCPT", " TO:<b@lab.example\0>"s, false, true);
+    CHECK(t.reply == "501 5.1.3 Bad recipient address syntax");
+}

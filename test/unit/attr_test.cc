@@ -184,3 +184,14 @@ TEST_CASE("attr: find returns the first of repeated names")
     List l{{"a", "1"}, {"a", "2"}};
     CHECK(rs::mail::attr::find(l, "a") == "1");
 }
+
+TEST_CASE("attr: a terminator inside a value cannot inject attributes")
+{
+    std::string out;
+    rs::mail::attr::print0(out, {{"address", std::string("a@b\0X\0y", 7)}});
+    CHECK(out == std::string("address\0a@b\0\0", 13));
+
+    std::string plain;
+    rs::mail::attr::print_plain(plain, {{"helo_name", "x\nrequest=evil"}});
+    CHECK(plain == "helo_name=x\n\n");
+}

@@ -464,3 +464,23 @@ TEST_CASE("smtpd: a client that reads no replies is throttled, not lost")
     }
     CHECK(replies == n);
 }
+
+TEST_CASE("smtpd: a line that is not UTF-8 gets 500 and the session goes on")
+{
+    // Observed on Postfix 3.7.11 with smtputf8_enable = yes: each such
+    // line is refused, none counts as a command, none ends the session
+    // (not even one shaped like a header, which would otherwise be taken
+    // for a non-SMTP client).
+    Harness h;
+    h.start();
+    h.line();
+    h.send("\xff\xfe garbage\r\n");
+    CHECK(h.line() == "500 5.5.2 Error: bad UTF-8 syntax");
+    h.send("\x80"
+           "abc: x\r\n");
+    CHECK(h.line() == "500 5.5.2 Error: bad UTF-8 syntax");
+    h.send("NOOP caf\xc3\xa9\r\n");
+    CHECK(h.line() == "250 2.0.0 Ok");
+    h.send("NOOP \xed\xa0\x80\r\n"); // a UTF-16 surrogate
+    CHECK(h.line() == "500 5.5.2 Error: bad UTF-8 syntax");
+}
