@@ -51,6 +51,17 @@ DataReceiver::DataReceiver(const DataLimits& limits, bool dot_stuffed)
     line_.reserve(std::min<size_t>(read_bound(limits_), 8192));
 }
 
+bool DataReceiver::set_dot_stuffed(bool on)
+{
+    // The splice of a resumed message lies at a line start; anywhere else
+    // the two halves of a line would be read under different rules.
+    if (!at_line_start() || done_) {
+        return false;
+    }
+    dot_stuffed_ = on;
+    return true;
+}
+
 size_t DataReceiver::feed(std::string_view bytes, ContentSink& sink)
 {
     size_t pos = 0;
@@ -185,6 +196,9 @@ void DataReceiver::line(std::string_view raw, End end, ContentSink& sink)
             mailbox_line_.append(ctext);
             sink.record(type, mailbox_line_);
             octets_ += static_cast<int64_t>(raw.size());
+            if (tap_ != nullptr) {
+                tap_->octets(raw, end == End::lf);
+            }
             prev_was_fragment_ = type == 'L';
             prev_crlf_ = crlf;
             return;
@@ -229,6 +243,9 @@ void DataReceiver::line(std::string_view raw, End end, ContentSink& sink)
         }
     }
     octets_ += static_cast<int64_t>(raw.size()) - (unstuffed ? 1 : 0);
+    if (tap_ != nullptr) {
+        tap_->octets(raw.substr(unstuffed ? 1 : 0), end == End::lf);
+    }
     prev_was_fragment_ = type == 'L';
     prev_crlf_ = crlf;
 }

@@ -90,6 +90,16 @@ public:
     virtual void record(char type, std::string_view data) = 0;
 };
 
+/// Sees the message octets as octets() counts them (after unstuffing,
+/// line ends as received, no final ".CRLF", no dropped lone-dot line),
+/// in order, one read at a time: what the resume spool stores.
+class OctetTap {
+public:
+    virtual ~OctetTap() = default;
+    /// `line_end`: the bytes end just after an LF.
+    virtual void octets(std::string_view bytes, bool line_end) = 0;
+};
+
 /// One message's content. Not thread-safe; one per transaction. Costs one
 /// virtual call per record, none per byte; the only buffer is one line of
 /// at most line_length_limit bytes (values below 2 are taken as 2, the
@@ -109,6 +119,19 @@ public:
     /// DATA: the final dot has been seen.
     bool done() const { return done_; }
 
+    /// Message octets go to `tap` too (nullptr: no more).
+    void set_tap(OctetTap* tap) { tap_ = tap; }
+
+    /// Switch between DATA (dot-stuffed) and BDAT input, for a resumed
+    /// message whose stored prefix is replayed unstuffed before the
+    /// client's DATA tail. Only at a line boundary: returns false (and
+    /// changes nothing) when a partial line is pending.
+    bool set_dot_stuffed(bool on);
+
+    /// True when no partial line is pending (every octet fed so far
+    /// ended a line).
+    bool at_line_start() const { return line_.empty() && !pending_cr_; }
+
     /// BDAT LAST: a pending unterminated line becomes a last N record.
     /// Does nothing for DATA (an unfinished DATA is lost, not flushed).
     void finish(ContentSink& sink);
@@ -127,6 +150,7 @@ private:
 
     DataLimits limits_;
     bool dot_stuffed_;
+    OctetTap* tap_ = nullptr;
     bool done_ = false;
     bool size_exceeded_ = false;
     bool bare_nl_seen_ = false;

@@ -357,8 +357,9 @@ TEST_CASE("data: smuggling sequences never end the data, in any mode")
     const std::string tail_records =
         "N:MAIL FROM:<x@y>\nN:RCPT TO:<z@w>\nN:DATA\nN:evil\n";
     const size_t tail_consumed = tail.size() - 6;
-    for (auto mode :
-         {BareNewline::allow, BareNewline::normalize, BareNewline::reject}) {
+    // (reject mode refuses the message at its first bare LF, which the
+    // session records as the transfer's verdict at once: no splice.)
+    for (auto mode : {BareNewline::allow, BareNewline::normalize}) {
         bool rej = mode == BareNewline::reject;
         check_table({
             {.name = "<LF>.<LF>",
@@ -502,4 +503,108 @@ TEST_CASE("data: random bytes give the same records however they are cut")
             }
         }
     }
+}
+
+namespace {
+
+struct Tap : OctetTap {
+    std::string bytes;
+    std::vector<size_t> line_ends; // offsets just after an LF
+    void octets(std::string_view b, bool line_end) override
+    {
+        bytes.append(b);
+        if (line_end) {
+            line_ends.push_back(bytes.size());
+        }
+    }
+};
+
+} // namespace
+
+TEST_CASE("data: the tap sees exactly the octets that octets() counts")
+{
+    // Stuffed dots, a dropped lone dot, a long line cut into fragments,
+    // a bare LF and a From line: the tap holds the unstuffed message.
+    const std::string wire = "From me\r\nSubject: x\r\n\r\n..dot\r\n"
+                             "<LF>\n.\nafter\r\n"
+                             + std::string(30, 'a') + "\r\n.\r\n";
+    DataLimits limits;
+    limits.line_length_limit = 10;
+    DataReceiver rx(limits, true);
+    Collect sink;
+    Tap tap;
+    rx.set_tap(&tap);
+    CHECK(rx.feed(wire, sink) == wire.size());
+    REQUIRE(rx.done());
+    CHECK(static_cast<int64_t>(tap.bytes.size()) == rx.octets());
+    CHECK(tap.bytes
+          == "From me\r\nSubject: x\r\n\r\n.dot\r\n<LF>\nafter\r\n"
+                 + std::string(30, 'a') + "\r\n");
+    // Fragments of the long line are not line ends.
+    CHECK(tap.line_ends.back() == tap.bytes.size());
+    CHECK(tap.line_ends.size() == 7);
+}
+
+TEST_CASE("data: a replayed prefix plus a DATA tail gives the same records")
+{
+    // The resume splice: the stored (unstuffed) prefix goes through in
+    // BDAT mode, then the client's dot-stuffed tail in DATA mode. Every
+    // line end of the whole message is tried as the splice point.
+    const std::string wire = "Subject: s\r\n\r\n..one\r\n.\n"
+                             "two\r\n...three\r\n"
+                             + std::string(25, 'b') + "\r\nend\r\n.\r\n";
+    // (reject mode refuses the message at its first bare LF, which the
+    // session records as the transfer's verdict at once: no splice.)
+    for (auto mode : {BareNewline::allow, BareNewline::normalize}) {
+        DataLimits limits;
+        limits.line_length_limit = 12;
+        limits.bare_newline = mode;
+        DataReceiver whole(limits, true);
+        Collect want;
+        Tap tap;
+        whole.set_tap(&tap);
+        REQUIRE(whole.feed(wire, want) == wire.size());
+        REQUIRE(whole.done());
+
+        for (size_t cut : tap.line_ends) {
+            // The tail on the wire: the rest of the message, dot-stuffed.
+            std::string tail;
+            std::string_view rest(tap.bytes);
+            rest.remove_prefix(cut);
+            bool bol = true;
+            for (char c : rest) {
+                if (bol && c == '.') {
+                    tail += '.';
+                }
+                tail += c;
+                bol = c == '\n';
+            }
+            tail += ".\r\n";
+
+            DataReceiver rx(limits, false);
+            Collect got;
+            rx.feed(std::string_view(tap.bytes).substr(0, cut), got);
+            REQUIRE(rx.at_line_start());
+            REQUIRE(rx.set_dot_stuffed(true));
+            CHECK(rx.feed(tail, got) == tail.size());
+            INFO("splice at " << cut);
+            CHECK(rx.done());
+            CHECK(got.out == want.out);
+            CHECK(rx.octets() == whole.octets());
+            CHECK(rx.size() == whole.size());
+            CHECK(rx.bare_newline_seen() == whole.bare_newline_seen());
+        }
+    }
+}
+
+TEST_CASE("data: the mode cannot change inside a line")
+{
+    DataLimits limits;
+    DataReceiver rx(limits, false);
+    Collect sink;
+    rx.feed("half a li", sink);
+    CHECK_FALSE(rx.at_line_start());
+    CHECK_FALSE(rx.set_dot_stuffed(true));
+    rx.feed("ne\r\n", sink);
+    CHECK(rx.set_dot_stuffed(true));
 }
