@@ -177,6 +177,37 @@ void forbidden_commands(mail::Config& config, SessionSettings& s)
 
 } // namespace
 
+// XRESUME: who is offered it and what the EHLO keyword says; the spool's
+// own limits are read where the spool is opened (resumedb/config.h).
+static void resume_settings(mail::Config& config, SessionSettings& s)
+{
+    s.resume_enable = config.boolean("smtpd_resume_enable");
+    std::string clients = config.str("smtpd_resume_clients");
+    auto nets = NetworkList::parse(clients);
+    if (!nets) {
+        log::fatal("smtpd_resume_clients: {}", nets.error().text);
+    }
+    s.resume_clients = std::make_shared<NetworkList>(std::move(*nets));
+    s.resume_ttl = config.time("smtpd_resume_ttl", 's', 1);
+    s.resume_max_size = config.integer("smtpd_resume_entry_size_limit");
+    if (s.message_size_limit > 0
+        && (s.resume_max_size == 0 || s.resume_max_size > s.message_size_limit)) {
+        s.resume_max_size = s.message_size_limit;
+    }
+    std::string bind = text::lower(config.str("smtpd_resume_bind_client"));
+    if (bind == "address") {
+        s.resume_bind = SessionSettings::Bind::address;
+    } else if (bind == "network") {
+        s.resume_bind = SessionSettings::Bind::network;
+    } else if (bind == "none") {
+        s.resume_bind = SessionSettings::Bind::none;
+    } else {
+        log::fatal("bad parameter value: smtpd_resume_bind_client = {} "
+                   "(address, network or none)",
+                   bind);
+    }
+}
+
 SessionSettings settings_from(mail::Config& config)
 {
     SessionSettings s;
@@ -309,6 +340,7 @@ SessionSettings settings_from(mail::Config& config)
     if (s.rewrite_inet_interfaces) {
         interface_addresses(config, s);
     }
+    resume_settings(config, s);
     return s;
 }
 
@@ -454,6 +486,7 @@ void Session::pause_reading(bool pause)
         return;
     }
     bool want = !busy_ && !sleeping_ && !paused_ && !out_paused_
+                && !replaying_
                 && (mode_ == Mode::command || mode_ == Mode::data
                     || mode_ == Mode::bdat_chunk);
     if (want) {
@@ -484,7 +517,7 @@ void Session::arm_deadline()
             [](evutil_socket_t, short, void* arg) noexcept {
                 auto* s = static_cast<Session*>(arg);
                 // Time spent waiting for other parts is not the client's.
-                if (s->busy_ || s->sleeping_ || s->paused_) {
+                if (s->busy_ || s->sleeping_ || s->paused_ || s->replaying_) {
                     s->restart_deadline();
                     return;
                 }
@@ -667,6 +700,7 @@ void Session::lost(const char* reason)
     if (cmd_slot_ >= 0) {
         cmd_slot_ = -1;
     }
+    resume_save();
     txn_.stream.reset();
     if (timeout && bev_) {
         reply("421 4.4.2 " + cfg_.myhostname + " Error: timeout exceeded");
@@ -723,7 +757,7 @@ void Session::process_input()
     in_process_ = true;
     auto keep = shared_from_this();
 
-    while (!busy_ && !sleeping_ && !paused_ && !out_paused_) {
+    while (!busy_ && !sleeping_ && !paused_ && !out_paused_ && !replaying_) {
         if (mode_ == Mode::command) {
             // Too many errors: Postfix says so before the next command.
             if (error_count_ >= cfg_.hard_error_limit) {
@@ -842,6 +876,7 @@ constexpr CmdInfo commands[] = {
     {"AUTH", 0},
     {"XCLIENT", 0},
     {"XFORWARD", 0},
+    {"XRESUME", 0},
 };
 
 std::vector<std::string> split_words(std::string_view s)
@@ -1015,6 +1050,8 @@ void Session::dispatch(std::string line)
         etrn_cmd(argv);
     } else if (name == "QUIT") {
         quit_cmd();
+    } else if (name == "XRESUME") {
+        xresume_cmd(argv);
     } else if (name == "AUTH") {
         // No SASL yet: Postfix's answer when smtpd_sasl_auth_enable=no.
         reply("503 5.5.1 Error: authentication not enabled");
@@ -1136,6 +1173,9 @@ void Session::end_session()
     }
     if (deadline_timer_) {
         evtimer_del(deadline_timer_.get());
+    }
+    if (resume_timer_) {
+        event_del(resume_timer_.get());
     }
     out_bev_.reset();
     bev_.reset();

@@ -41,6 +41,7 @@
 #include "common/mail/master.h"
 #include "common/util/event.h"
 #include "common/util/fd.h"
+#include "resumedb/spool.h"
 #include "smtpd/address.h"
 #include "smtpd/chat.h"
 #include "smtpd/data.h"
@@ -103,6 +104,13 @@ struct SessionSettings {
     bool rewrite_inet_interfaces = false;
     std::vector<std::string> inet_addresses; ///< numeric
     bool inet_all = false;                   ///< inet_interfaces = all
+    // XRESUME (smtpd_resume_*); offered only when SessionEnv has a spool.
+    bool resume_enable = true;
+    std::shared_ptr<NetworkList> resume_clients; ///< nullptr: everyone
+    int64_t resume_ttl = 300;
+    int64_t resume_max_size = 0; ///< MAXSIZE; 0: none beyond SIZE
+    /// smtpd_resume_bind_client: address, network (/24, /64) or none.
+    enum class Bind { address, network, none } resume_bind = Bind::network;
 };
 
 /// Read the settings from `config`; warns about what is not supported
@@ -120,6 +128,8 @@ struct SessionEnv {
     RewriteClient* rewrite = nullptr;
     /// The unknown-recipient check; nullptr: not made.
     RecipientMaps* rcpt_maps = nullptr;
+    /// The resume spool; nullptr: XRESUME is not offered.
+    resumedb::Spool* spool = nullptr;
     std::function<void()> done; ///< called once when a session ends
 };
 
@@ -161,6 +171,14 @@ public:
         bool size_warned = false;
         bool bdat = false;       ///< at least one BDAT chunk accepted
         int64_t bdat_octets = 0; ///< raw chunk bytes so far
+        // XRESUME (smtpd_resume.cc).
+        std::vector<std::string> rcpt_binding; ///< accepted, in order
+        std::unique_ptr<resumedb::Entry> resume; ///< owned spool entry
+        std::unique_ptr<OctetTap> resume_tap;
+        std::string resume_hash;    ///< short_hash(token), for logs
+        int64_t resume_prefix = 0;  ///< stored octets to replay
+        int64_t replay_pos = 0;     ///< replayed so far
+        bool replay_failed = false; ///< the prefix could not be read
     };
 
     enum class Mode { command, data, bdat_chunk, closing, closed };
@@ -218,12 +236,30 @@ public:
     void vrfy_cmd(const std::vector<std::string>& argv);
     void etrn_cmd(const std::vector<std::string>& argv);
     void quit_cmd();
+    void xresume_cmd(const std::vector<std::string>& argv);
     void starttls_cmd(const std::vector<std::string>& argv);
     void unknown_cmd(bool empty);
     void tls_ready();
     bool forbidden(const std::string& verb, const std::string& line) const;
     void mail_reset();
     bool need_tls() const;
+
+    // XRESUME (smtpd_resume.cc).
+    bool resume_offered() const;
+    std::string resume_binding() const;
+    std::string resume_client_key() const;
+    void resume_new(const std::string& why);
+    void resume_claim(const std::string& token, int tries);
+    void resume_own(std::unique_ptr<resumedb::Entry> entry,
+                    const std::string& token);
+    void resume_watch();
+    void resume_store(std::string_view bytes, bool line_end);
+    void resume_drop(const char* why);
+    void resume_checkpoint(bool force);
+    void resume_save();
+    void resume_verdict(const std::string& reply);
+    void start_replay();
+    void replay_step();
 
     // Helpers for log lines and the envelope.
     std::string proto_name() const;
@@ -244,6 +280,7 @@ public:
     EventPtr deadline_timer_;
     EventPtr flush_timer_;
     EventPtr linger_timer_;
+    EventPtr resume_timer_; ///< takeover poll, or a claim's retry
     std::chrono::steady_clock::time_point deadline_{};
     size_t input_left_ = 0; ///< input bytes left after the last pass
     int flush_checks_ = 0;
@@ -263,6 +300,7 @@ public:
     bool sleeping_ = false;   ///< the error sleep holds replies
     bool in_process_ = false; ///< process_input() is on the stack
     bool paused_ = false;     ///< reading stopped: cleanup is behind
+    bool replaying_ = false;  ///< reading stopped: a prefix is replayed
     bool out_paused_ = false; ///< reading stopped: client reads no replies
     bool skip_to_lf_ = false; ///< rest of an over-long line is dropped
     bool pipelining_logged_ = false;

@@ -82,6 +82,9 @@ void Session::begin_content()
     if (txn_.stream) {
         txn_.stream->begin_content(0, cleanup::received_header(ri));
     }
+
+    // A resumed transfer: the stored prefix goes first.
+    start_replay();
 }
 
 void Session::data_cmd(const std::string& args)
@@ -139,6 +142,7 @@ bool Session::feed_data()
             log::warning("{}: queue file size limit exceeded",
                          qid_or_noqueue());
         }
+        resume_checkpoint(false);
 
         // cleanup is slower than the client: wait for it to catch up.
         if (txn_.stream && txn_.stream->pending() > CLEANUP_HIGH_WATER) {
@@ -176,9 +180,12 @@ void Session::end_of_message(bool bdat)
         st.status = cleanup::STAT_BARE_LF;
         log_reject("END-OF-MESSAGE", "bare <LF> received", true,
                    txn_.first_rcpt_ext);
-    } else if (!txn_.stream) {
+    } else if (!txn_.stream || txn_.replay_failed) {
         st.status = cleanup::STAT_WRITE;
     } else {
+        // The whole message is on disk before cleanup decides, so that a
+        // failure there leaves it resumable at its full length.
+        resume_checkpoint(true);
         busy_ = true;
         std::weak_ptr<Session> weak = weak_from_this();
         txn_.stream->finish(0, [weak, bdat](Result<cleanup::Status> r) {
@@ -215,6 +222,7 @@ void Session::message_done(const cleanup::Status& st, bool bdat)
         error_count_ = 0;
         junk_count_ = 0;
     }
+    resume_verdict(text);
     txn_.stream.reset();
     mail_reset();
     reply(text);
@@ -344,6 +352,7 @@ bool Session::feed_bdat()
                 log::warning("{}: queue file size limit exceeded",
                              qid_or_noqueue());
             }
+            resume_checkpoint(false);
         }
         evbuffer_drain(in, take);
         bdat_remaining_ -= static_cast<int64_t>(take);

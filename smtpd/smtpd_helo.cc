@@ -99,6 +99,13 @@ void Session::helo_cmd(const std::vector<std::string>& argv, bool esmtp)
     if (offered("chunking")) {
         lines.push_back("CHUNKING");
     }
+    if (offered("xresume") && resume_offered()) {
+        std::string kw = fmt::format("XRESUME TTL={}", cfg_.resume_ttl);
+        if (cfg_.resume_max_size > 0) {
+            kw += fmt::format(" MAXSIZE={}", cfg_.resume_max_size);
+        }
+        lines.push_back(kw);
+    }
     std::string text;
     for (size_t i = 0; i < lines.size(); ++i) {
         text += (i + 1 < lines.size() ? "250-" : "250 ") + lines[i];

@@ -382,6 +382,8 @@ void Session::rcpt_accepted(const cleanup::Recipient& r, const std::string& ext)
             return;
         }
         txn_.stream->recipient(r);
+        txn_.rcpt_binding.push_back(fmt::format(
+            "{} notify={} orcpt={}", r.address, r.notify_flags, r.orcpt));
         if (txn_.rcpt_count++ == 0) {
             txn_.first_rcpt_ext = ext;
         }

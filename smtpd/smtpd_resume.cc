@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: MIT
+// NAME
+//   smtpd_resume.cc - XRESUME: resumable message transfers
+// DESCRIPTION
+//   The server side of docs/draft-xresume.txt. After MAIL and at least
+//   one accepted RCPT (so that every envelope check has run again on
+//   this connection), "XRESUME NEW" opens a spool entry and "XRESUME
+//   token" claims one: the client is told the committed offset and the
+//   digest of the stored prefix, then sends only the rest with DATA or
+//   BDAT. The stored prefix is replayed into the new cleanup stream
+//   before the client's tail, through the same DataReceiver, so the
+//   queued message is the one a single session would have queued.
+//
+//   While a session owns an entry, every message octet goes to the
+//   spool as well (an OctetTap on the receiver); a checkpoint commits it
+//   by size or time, at the end of the message, and when the session is
+//   cut off, times out or is taken over. The verdict ends the entry: a
+//   queued message leaves a "done" tombstone (a later resume gets DONE
+//   and the queue id, never a second copy), a permanent refusal a
+//   "refused" one (the reply again), and a temporary failure leaves the
+//   whole message stored and resumable.
+//
+//   Takeover: a claim of an entry that another session (in any process
+//   of the instance) still owns returns busy and leaves a request in
+//   the spool; the owner polls for it every RESUME_POLL_MS, saves what
+//   it has, answers 421 and hangs up; the claim is retried every
+//   CLAIM_RETRY_MS for CLAIM_TRIES tries.
+// LOGGING
+//   New lines, never extra fields on Postfix's: "QID: resume: new
+//   token=H", "QID: resume: token=H offset=N resumes=R", "... saved
+//   offset=N", "... done queue_id=ID", "... refused", "... taken over",
+//   "QID: resume: unavailable: ..."; H is a short hash of the token.
+// SEE ALSO
+//   resumedb/spool.h, smtpd/data.h, docs/draft-xresume.txt.
+#include "common/mail/log.h"
+#include "common/util/text.h"
+#include "smtpd/session.h"
+
+#include <arpa/inet.h>
+#include <ctime>
+#include <event2/event.h>
+#include <fmt/format.h>
+
+namespace rs::smtpd {
+
+namespace {
+
+constexpr int RESUME_POLL_MS = 250;
+constexpr int CLAIM_RETRY_MS = 100;
+constexpr int CLAIM_TRIES = 30;
+constexpr size_t REPLAY_CHUNK = 64 * 1024;
+constexpr size_t REPLAY_HIGH_WATER = 1024 * 1024;
+constexpr size_t REPLAY_LOW_WATER = 256 * 1024;
+
+const char* const UNAVAILABLE =
+    "452 4.3.1 Resume not available now, send without resume";
+
+// Message octets go to the session's spool entry as they are read.
+class SpoolTap : public OctetTap {
+public:
+    explicit SpoolTap(Session* s) : s_(s) {}
+    void octets(std::string_view bytes, bool line_end) override
+    {
+        s_->resume_store(bytes, line_end);
+    }
+
+private:
+    Session* s_;
+};
+
+// Records of a replayed prefix go to cleanup like the client's own.
+class ReplaySink : public ContentSink {
+public:
+    explicit ReplaySink(cleanup::CleanupStream* stream) : stream_(stream) {}
+    void record(char type, std::string_view data) override
+    {
+        if (stream_ != nullptr) {
+            stream_->content(type, data);
+        }
+    }
+
+private:
+    cleanup::CleanupStream* stream_;
+};
+
+// The client's network for the binding: /24 for IPv4, /64 for IPv6.
+std::string network_of(const std::string& addr)
+{
+    unsigned char b[16];
+    if (inet_pton(AF_INET, addr.c_str(), b) == 1) {
+        return fmt::format("{}.{}.{}.0/24", b[0], b[1], b[2]);
+    }
+    if (inet_pton(AF_INET6, addr.c_str(), b) == 1) {
+        for (int i = 8; i < 16; ++i) {
+            b[i] = 0;
+        }
+        char out[INET6_ADDRSTRLEN];
+        if (inet_ntop(AF_INET6, b, out, sizeof(out)) != nullptr) {
+            return std::string(out) + "/64";
+        }
+    }
+    return addr;
+}
+
+timeval ms_to_tv(int ms)
+{
+    return timeval{ms / 1000, (ms % 1000) * 1000};
+}
+
+} // namespace
+
+bool Session::resume_offered() const
+{
+    // A spool, the switch, and a client in smtpd_resume_clients.
+    return env_.spool != nullptr && cfg_.resume_enable
+           && (!cfg_.resume_clients || cfg_.resume_clients->match(addr_));
+}
+
+std::string Session::resume_binding() const
+{
+    // One field per line; a value cannot hold a newline (commands are
+    // lines), so no two envelopes give the same text.
+    std::string b = "xresume-binding 1\n";
+    b += "sender=" + txn_.sender + "\n";
+    b += fmt::format("size={}\nbody={}\nsmtputf8={}\nret={}\n",
+                     txn_.declared_size, txn_.encoding, txn_.smtputf8 ? 1 : 0,
+                     txn_.ret_flags);
+    b += "envid=" + txn_.envid + "\n";
+    for (const auto& r : txn_.rcpt_binding) {
+        b += "rcpt=" + r + "\n";
+    }
+    // No SASL yet: the client's address or network, as configured.
+    switch (cfg_.resume_bind) {
+    case SessionSettings::Bind::address:
+        b += "client=" + addr_ + "\n";
+        break;
+    case SessionSettings::Bind::network:
+        b += "client=" + network_of(addr_) + "\n";
+        break;
+    case SessionSettings::Bind::none:
+        break;
+    }
+    return b;
+}
+
+std::string Session::resume_client_key() const
+{
+    // Quotas are per client address (per SASL identity once AUTH exists).
+    return addr_;
+}
+
+void Session::xresume_cmd(const std::vector<std::string>& argv)
+{
+    // Offered to this client at all?
+    if (!resume_offered()) {
+        reply("502 5.5.1 Error: command not implemented");
+        finish_cmd(false);
+        return;
+    }
+
+    // Syntax: NEW, a token, or ABORT token.
+    bool is_new = argv.size() == 2 && text::iequals(argv[1], "NEW");
+    bool is_abort = argv.size() == 3 && text::iequals(argv[1], "ABORT")
+                    && resumedb::token_syntax_ok(argv[2]);
+    bool is_token = argv.size() == 2 && !is_new
+                    && resumedb::token_syntax_ok(argv[1]);
+    if (!is_new && !is_abort && !is_token) {
+        reply("501 5.5.4 Syntax: XRESUME NEW | XRESUME token | "
+              "XRESUME ABORT token");
+        finish_cmd(false);
+        return;
+    }
+
+    // ABORT needs no transaction: the token is the authority. The reply
+    // is the same whether or not there was anything to remove.
+    if (is_abort) {
+        auto r = env_.spool->abort(argv[2]);
+        if (!r) {
+            log::warning("resume: abort: {}", r.error().text);
+        } else if (*r) {
+            log::info("{}: resume: token={} aborted", qid_or_noqueue(),
+                      resumedb::short_hash(argv[2]));
+        }
+        reply("250 2.0.0 Ok");
+        finish_cmd(true);
+        return;
+    }
+
+    // After MAIL and an accepted RCPT, before the content.
+    if (!txn_.active) {
+        reply("503 5.5.1 Error: need MAIL command");
+        finish_cmd(false);
+        return;
+    }
+    if (txn_.rcpt_count == 0) {
+        reply("503 5.5.1 Error: need RCPT command");
+        finish_cmd(false);
+        return;
+    }
+    if (txn_.content_started || txn_.bdat) {
+        reply("503 5.5.1 Error: XRESUME after DATA or BDAT");
+        finish_cmd(false);
+        return;
+    }
+
+    // A second XRESUME in one transaction replaces the first claim.
+    txn_.resume.reset();
+    txn_.resume_prefix = 0;
+
+    // A message larger than we checkpoint goes without resume.
+    if (cfg_.resume_max_size > 0 && txn_.declared_size > cfg_.resume_max_size) {
+        log::info("{}: resume: unavailable: SIZE {} exceeds {}",
+                  qid_or_noqueue(), txn_.declared_size, cfg_.resume_max_size);
+        reply(UNAVAILABLE);
+        finish_cmd(false);
+        return;
+    }
+    if (is_new) {
+        resume_new("new");
+    } else {
+        resume_claim(argv[1], 0);
+    }
+}
+
+void Session::resume_new(const std::string& why)
+{
+    // A fresh entry, unless the spool or this client's share is full.
+    auto r = env_.spool->create(resume_binding(), resume_client_key(),
+                                txn_.declared_size);
+    if (!r || r->kind != resumedb::Created::Kind::ok) {
+        std::string cause = !r ? r.error().text
+                            : r->kind == resumedb::Created::Kind::spool_full
+                                ? "spool full"
+                                : "client limit reached";
+        log::info("{}: resume: unavailable: {}", qid_or_noqueue(), cause);
+        reply(UNAVAILABLE);
+        finish_cmd(false);
+        return;
+    }
+    std::string token = r->token;
+    resume_own(std::move(r->entry), token);
+    log::info("{}: resume: {} token={}", qid_or_noqueue(), why,
+              txn_.resume_hash);
+    reply(fmt::format("250 2.0.0 TOKEN={} OFFSET=0 TTL={}", token,
+                      cfg_.resume_ttl));
+    finish_cmd(true);
+}
+
+void Session::resume_claim(const std::string& token, int tries)
+{
+    auto r = env_.spool->claim(token, resume_binding());
+    if (!r) {
+        log::warning("{}: resume: token={}: {}", qid_or_noqueue(),
+                     resumedb::short_hash(token), r.error().text);
+        reply(UNAVAILABLE);
+        finish_cmd(false);
+        resume();
+        return;
+    }
+    using Kind = resumedb::Claim::Kind;
+    std::string hash = resumedb::short_hash(token);
+    switch (r->kind) {
+    case Kind::busy: {
+        // The old session still holds it: it was asked to let go; try
+        // again shortly, reading nothing from the client meanwhile.
+        if (tries >= CLAIM_TRIES) {
+            log::info("{}: resume: token={} still owned by another session",
+                      qid_or_noqueue(), hash);
+            reply(UNAVAILABLE);
+            finish_cmd(false);
+            resume();
+            return;
+        }
+        busy_ = true;
+        std::weak_ptr<Session> weak = weak_from_this();
+        auto* holder = new std::function<void()>([weak, token, tries] {
+            if (auto s = weak.lock(); s && s->mode_ == Mode::command) {
+                s->resume_claim(token, tries + 1);
+            }
+        });
+        timeval tv = ms_to_tv(CLAIM_RETRY_MS);
+        if (event_base_once(
+                env_.base, -1, EV_TIMEOUT,
+                [](evutil_socket_t, short, void* arg) noexcept {
+                    auto* f = static_cast<std::function<void()>*>(arg);
+                    (*f)();
+                    delete f;
+                },
+                holder, &tv)
+            != 0) {
+            delete holder;
+            busy_ = false;
+            reply(UNAVAILABLE);
+            finish_cmd(false);
+        }
+        return;
+    }
+    case Kind::partial: {
+        int64_t offset = r->entry->offset();
+        std::string digest = r->entry->sha256();
+        resume_own(std::move(r->entry), token);
+        txn_.resume_prefix = offset;
+        // BDAT counts (and limits) the whole message, prefix included.
+        txn_.bdat_octets = offset;
+        log::info("{}: resume: token={} offset={}", qid_or_noqueue(), hash,
+                  offset);
+        reply(fmt::format("250 2.0.0 TOKEN={} OFFSET={} SHA256={} TTL={}",
+                          token, offset, digest, cfg_.resume_ttl));
+        finish_cmd(true);
+        break;
+    }
+    case Kind::done:
+        // Already queued: say so, and queue nothing a second time.
+        log::info("{}: resume: token={} done queue_id={}", qid_or_noqueue(),
+                  hash, r->queue_id);
+        mail_reset();
+        reply("250 2.0.0 DONE QUEUEID=" + r->queue_id);
+        finish_cmd(true);
+        break;
+    case Kind::refused:
+        // Refused for good: the same verdict, and no upload again.
+        log::info("{}: resume: token={} refused", qid_or_noqueue(), hash);
+        mail_reset();
+        reply(r->verdict);
+        finish_cmd(false);
+        break;
+    case Kind::none:
+    case Kind::mismatch:
+        // Nothing we can resume: a fresh start, in the same words as NEW
+        // so that a guesser learns nothing.
+        if (r->kind == Kind::mismatch) {
+            log::info("{}: resume: token={} envelope mismatch",
+                      qid_or_noqueue(), hash);
+        }
+        resume_new("new");
+        break;
+    }
+    if (tries > 0) {
+        resume();
+    }
+}
+
+void Session::resume_own(std::unique_ptr<resumedb::Entry> entry,
+                         const std::string& token)
+{
+    // The entry is ours until the message ends, the client goes, or
+    // another session asks for it.
+    txn_.resume = std::move(entry);
+    txn_.resume_hash = resumedb::short_hash(token);
+    txn_.resume_tap = std::make_unique<SpoolTap>(this);
+    if (!resume_timer_) {
+        resume_timer_.reset(event_new(
+            env_.base, -1, EV_PERSIST,
+            [](evutil_socket_t, short, void* arg) noexcept {
+                static_cast<Session*>(arg)->resume_watch();
+            },
+            this));
+    }
+    if (resume_timer_) {
+        timeval tv = ms_to_tv(RESUME_POLL_MS);
+        event_add(resume_timer_.get(), &tv);
+    }
+}
+
+void Session::resume_watch()
+{
+    // Nothing owned any more: stop polling.
+    if (!txn_.resume || mode_ == Mode::closing || mode_ == Mode::closed) {
+        if (resume_timer_) {
+            event_del(resume_timer_.get());
+        }
+        return;
+    }
+
+    // A time-based checkpoint also happens on a slow trickle.
+    resume_checkpoint(false);
+    if (!txn_.resume || !txn_.resume->want_takeover()) {
+        return;
+    }
+
+    // Another session wants the transfer: save it and hang up.
+    resume_save();
+    log::info("{}: resume: token={} taken over", qid_or_noqueue(),
+              txn_.resume_hash);
+    txn_.resume.reset();
+    event_del(resume_timer_.get());
+    reply("421 4.4.2 " + cfg_.myhostname
+          + " Error: transfer taken over by another session");
+    txn_.stream.reset();
+    close_after_reply();
+}
+
+void Session::resume_store(std::string_view bytes, bool line_end)
+{
+    // During the replay the tap is off; otherwise every octet is kept.
+    if (!txn_.resume) {
+        return;
+    }
+    auto r = txn_.resume->append(bytes, line_end);
+    if (!r) {
+        resume_drop(r.error().text.c_str());
+    }
+}
+
+void Session::resume_drop(const char* why)
+{
+    // Whatever went wrong, a stale entry must not outlive the message: a
+    // later resume would send a tail onto an old prefix.
+    log::warning("{}: resume: token={}: {}; going on without resume",
+                 qid_or_noqueue(), txn_.resume_hash, why);
+    if (txn_.resume) {
+        (void)txn_.resume->remove();
+        txn_.resume.reset();
+    }
+}
+
+void Session::resume_checkpoint(bool force)
+{
+    // A message already known to be refused (too big, a bare LF in
+    // reject mode) gets its verdict now, so a resume after a break
+    // hears it instead of uploading the rest.
+    if (txn_.resume && txn_.receiver) {
+        cleanup::Status st;
+        if (txn_.receiver->size_exceeded()) {
+            st.status = cleanup::STAT_SIZE;
+        } else if (bare_newline_mode() == BareNewline::reject
+                   && txn_.receiver->bare_newline_seen()) {
+            st.status = cleanup::STAT_BARE_LF;
+        }
+        if (st.status != 0) {
+            resume_verdict(cleanup::reply_for_status(
+                st, txn_.queue_id, mode_ == Mode::bdat_chunk,
+                txn_.receiver->size(), cfg_.myhostname, cfg_.bare_lf_code));
+        }
+    }
+
+    // Commit what is stored: by size or time, or now.
+    if (!txn_.resume || (!force && !txn_.resume->checkpoint_due())) {
+        return;
+    }
+    auto r = txn_.resume->checkpoint();
+    if (!r) {
+        resume_drop(r.error().text.c_str());
+    }
+}
+
+void Session::resume_save()
+{
+    // The session ends inside a transfer: commit up to the last line.
+    if (!txn_.resume || !txn_.content_started || replaying_) {
+        return;
+    }
+    resume_checkpoint(true);
+    if (txn_.resume) {
+        log::info("{}: resume: token={} saved offset={}", qid_or_noqueue(),
+                  txn_.resume_hash, txn_.resume->offset());
+    }
+}
+
+void Session::resume_verdict(const std::string& reply_text)
+{
+    // The message has its answer: queued, refused for good, or not now.
+    if (!txn_.resume) {
+        return;
+    }
+    Result<void> r;
+    if (reply_text.starts_with("250")) {
+        r = txn_.resume->complete(txn_.queue_id);
+        log::info("{}: resume: token={} completed", qid_or_noqueue(),
+                  txn_.resume_hash);
+    } else if (reply_text.starts_with("5") && !cfg_.soft_bounce) {
+        r = txn_.resume->refuse(reply_text);
+        log::info("{}: resume: token={} refused", qid_or_noqueue(),
+                  txn_.resume_hash);
+    }
+    // A temporary failure keeps the whole message for a resume.
+    if (!r) {
+        log::warning("{}: resume: token={}: {}", qid_or_noqueue(),
+                     txn_.resume_hash, r.error().text);
+    }
+    txn_.resume.reset();
+}
+
+void Session::start_replay()
+{
+    // Content begins: the stored prefix first, with the client's bytes
+    // held back until it is through.
+    if (txn_.resume_tap) {
+        txn_.receiver->set_tap(txn_.resume_tap.get());
+    }
+    if (!txn_.resume || txn_.resume_prefix == 0) {
+        return;
+    }
+    txn_.receiver->set_tap(nullptr);
+    txn_.replay_pos = 0;
+    replaying_ = true;
+    replay_step();
+}
+
+void Session::replay_step()
+{
+    if (!replaying_ || mode_ == Mode::closing || mode_ == Mode::closed) {
+        return;
+    }
+    ReplaySink sink(txn_.stream.get());
+    std::string buf(REPLAY_CHUNK, '\0');
+    while (txn_.replay_pos < txn_.resume_prefix) {
+        // cleanup is behind: go on when it has drained.
+        if (txn_.stream && txn_.stream->pending() > REPLAY_HIGH_WATER) {
+            std::weak_ptr<Session> weak = weak_from_this();
+            txn_.stream->on_drain(
+                [weak] {
+                    if (auto s = weak.lock()) {
+                        s->replay_step();
+                    }
+                },
+                REPLAY_LOW_WATER);
+            return;
+        }
+        size_t want = static_cast<size_t>(std::min<int64_t>(
+            REPLAY_CHUNK, txn_.resume_prefix - txn_.replay_pos));
+        auto n = txn_.resume
+                     ? txn_.resume->read(txn_.replay_pos, buf.data(), want)
+                     : Result<size_t>(fail("entry gone"));
+        if (!n || *n == 0) {
+            // The prefix is lost: this message cannot be completed.
+            log::warning("{}: resume: token={}: cannot read the stored "
+                         "message: {}",
+                         qid_or_noqueue(), txn_.resume_hash,
+                         n ? "short file" : n.error().text);
+            txn_.replay_failed = true;
+            if (txn_.resume) {
+                (void)txn_.resume->remove();
+                txn_.resume.reset();
+            }
+            break;
+        }
+        txn_.receiver->feed(std::string_view(buf.data(), *n), sink);
+        txn_.replay_pos += static_cast<int64_t>(*n);
+    }
+
+    // The client's tail follows: DATA is dot-stuffed again, and the new
+    // octets go to the spool.
+    replaying_ = false;
+    if (!txn_.replay_failed) {
+        if (!txn_.receiver->set_dot_stuffed(mode_ == Mode::data)) {
+            // Stored offsets are line ends; anything else is damage.
+            log::warning("{}: resume: token={}: stored message does not "
+                         "end a line",
+                         qid_or_noqueue(), txn_.resume_hash);
+            txn_.replay_failed = true;
+            if (txn_.resume) {
+                (void)txn_.resume->remove();
+                txn_.resume.reset();
+            }
+        }
+        txn_.receiver->set_tap(txn_.resume_tap.get());
+    }
+    process_input();
+}
+
+} // namespace rs::smtpd

@@ -1,0 +1,443 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""NAME
+    test_xresume - resumable transfers against the real Postfix lab
+
+DESCRIPTION
+    Raw dialogues with the server under test (resume-smtpd swapped into
+    the lab): a transfer is cut at chosen octets (in the headers, in the
+    body, inside a BDAT chunk, after the final dot before the reply),
+    then resumed on a new connection with XRESUME. Every message must
+    arrive exactly once and byte for byte; the octets sent in total stay
+    within the message size plus what was in flight at each break. The
+    sections named are those of docs/draft-xresume.txt.
+
+    The cases that change main.cf (spool limits, content refusal) restore
+    it and reload when they end.
+
+SEE ALSO
+    lab.py, smtpd/smtpd_resume.cc, resumedb/spool.h
+"""
+
+import base64
+import hashlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lab  # noqa: E402
+
+EHLO = b"EHLO client.lab.example\r\n"
+SENDER = "a@lab.example"
+RCPT = "b@lab.example"
+WORDS = re.compile(r"([A-Z0-9]+)=(\S+)")
+
+
+def make_message(n_lines, tag):
+    """A message of CRLF lines, some dot-leading, unique by tag."""
+    head = ("From: a@lab.example\r\nTo: b@lab.example\r\n"
+            "Subject: resume %s\r\nMessage-ID: <%s@lab.example>\r\n\r\n"
+            % (tag, tag)).encode()
+    body = []
+    for i in range(n_lines):
+        if i % 97 == 0:
+            body.append(b".leading dot line %d\r\n" % i)
+        elif i % 101 == 0:
+            body.append(b".\r\n")
+        else:
+            body.append(b"line %06d %s\r\n" % (i, b"x" * (i % 70)))
+    return head + b"".join(body)
+
+
+def stuff(octets):
+    """DATA transparency (RFC 5321 4.5.2) for octets that start a line."""
+    out = re.sub(rb"(^|\n)\.", rb"\1..", octets)
+    return out
+
+
+def digest(octets):
+    return base64.b64encode(hashlib.sha256(octets).digest()).decode()
+
+
+def words(reply):
+    """The KEY=value words of a reply's last line, as a dict."""
+    return dict(WORDS.findall(reply[-1])) if reply else {}
+
+
+class Session:
+    """One raw connection up to an accepted RCPT; counts octets sent."""
+
+    def __init__(self, the_lab, rcpts=(RCPT,), sender=SENDER, size=None,
+                 port=None):
+        self.c = lab.Conn(the_lab.host, port or the_lab.port)
+        self.sent = 0
+        banner = self.c.reply()
+        assert banner and banner[-1].startswith("220"), banner
+        self.ehlo = self.cmd(EHLO)
+        assert self.ehlo[-1].startswith("250 "), self.ehlo
+        mail = "MAIL FROM:<%s>" % sender
+        if size is not None:
+            mail += " SIZE=%d" % size
+        r = self.cmd(mail.encode() + b"\r\n")
+        assert r[-1].startswith("250"), r
+        for rc in rcpts:
+            r = self.cmd(b"RCPT TO:<%s>\r\n" % rc.encode())
+            assert r[-1].startswith("250"), r
+
+    def send(self, data):
+        self.sent += len(data)
+        self.c.send(data)
+
+    def cmd(self, line):
+        self.send(line)
+        return self.c.reply()
+
+    def xresume(self, arg):
+        return self.cmd(b"XRESUME %s\r\n" % arg.encode())
+
+    def cut(self):
+        """The link breaks: a reset, as a dropped connection looks."""
+        try:
+            self.c.sock.setsockopt(socket_module().SOL_SOCKET,
+                                   socket_module().SO_LINGER,
+                                   b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        self.c.close()
+
+    def close(self):
+        self.c.close()
+
+
+def socket_module():
+    import socket
+    return socket
+
+
+class Base(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = lab.from_env()
+        lab.require_serving(cls.lab)
+        if not cls.lab.swapped:
+            raise unittest.SkipTest("XRESUME is ours: resume-smtpd is not "
+                                    "swapped into the lab")
+
+    def setUp(self):
+        self.lab.wait_queue_empty()
+        self.lab.clear_maildir("b")
+        self.lab.clear_maildir("c")
+        self.mark = self.lab.log_mark()
+
+    def new_entry(self, sess):
+        r = sess.xresume("NEW")
+        self.assertTrue(r and r[-1].startswith("250 2.0.0 TOKEN="), r)
+        w = words(r)
+        self.assertEqual(w["OFFSET"], "0", r)
+        return w["TOKEN"]
+
+    def resume(self, token, msg, size=None, rcpts=(RCPT,)):
+        """A new connection claims token; returns (session, offset)."""
+        s = Session(self.lab, rcpts=rcpts, size=size)
+        r = s.xresume(token)
+        self.assertTrue(r and r[-1].startswith("250 2.0.0 TOKEN="), r)
+        w = words(r)
+        self.assertEqual(w["TOKEN"], token, "the same token comes back")
+        off = int(w["OFFSET"])
+        self.assertLessEqual(off, len(msg))
+        if off:
+            # section 6: only line boundaries, and the digest of exactly
+            # the committed prefix.
+            self.assertEqual(msg[off - 1:off], b"\n", "offset %d" % off)
+            self.assertEqual(w["SHA256"], digest(msg[:off]))
+        return s, off
+
+    def finish_data(self, s, msg, off):
+        r = s.cmd(b"DATA\r\n")
+        self.assertTrue(r[-1].startswith("354"), r)
+        s.send(stuff(msg[off:]) + b".\r\n")
+        r = s.c.reply()
+        self.assertTrue(r and r[-1].startswith("250 2.0.0 Ok: queued as "),
+                        r)
+        return r[-1].rsplit(" ", 1)[1]
+
+    def assert_one_copy(self, msg, user="b"):
+        """Exactly one delivered copy, whose body is msg (LF lines)."""
+        got = self.lab.wait_maildir(user, 1)
+        time.sleep(0.5)
+        got = self.lab.maildir(user)
+        self.assertEqual(len(got), 1, "copies delivered: %d" % len(got))
+        data = got[0][1]
+        want = msg.replace(b"\r\n", b"\n")
+        self.assertTrue(data.endswith(b"\n\n" + want.split(b"\n\n", 1)[1])
+                        and want.split(b"\n\n", 1)[0] in data,
+                        "delivered message differs (%d bytes, want %d)"
+                        % (len(data), len(want)))
+        # Nothing beyond the one Received: header of ours.
+        self.assertEqual(data.count(b"\nReceived: "), 1)
+
+
+class Resume(Base):
+
+    def test_ehlo_offers_xresume_with_its_limits(self):
+        # section 4: the keyword with TTL and MAXSIZE.
+        s = Session(self.lab)
+        kw = [l for l in s.ehlo if l[4:].startswith("XRESUME")]
+        s.close()
+        self.assertEqual(len(kw), 1, s.ehlo)
+        self.assertRegex(kw[0], r"^250[- ]XRESUME TTL=\d+ MAXSIZE=\d+$")
+
+    def test_sequence_and_syntax_errors(self):
+        # section 5.4: out of sequence, bad syntax.
+        c = lab.Conn(self.lab.host, self.lab.port)
+        c.reply()
+        c.send(EHLO)
+        c.reply()
+        c.send(b"XRESUME NEW\r\n")
+        self.assertTrue(c.reply()[-1].startswith("503 5.5.1"))
+        c.send(b"MAIL FROM:<a@lab.example>\r\n")
+        c.reply()
+        c.send(b"XRESUME NEW\r\n")
+        self.assertTrue(c.reply()[-1].startswith("503 5.5.1"))
+        c.send(b"RCPT TO:<b@lab.example>\r\n")
+        c.reply()
+        for bad in (b"XRESUME\r\n", b"XRESUME NEW NEW\r\n",
+                    b"XRESUME bad/token!\r\n", b"XRESUME ABORT\r\n",
+                    b"XRESUME " + b"A" * 65 + b"\r\n"):
+            c.send(bad)
+            r = c.reply()
+            self.assertTrue(r[-1].startswith("501 5.5.4"), (bad, r))
+        c.send(b"QUIT\r\n")
+        c.close()
+
+    def cut_and_resume(self, msg, cut_at):
+        """Send msg with DATA, cut after cut_at wire octets of it, resume,
+        finish; check one copy and the octet budget."""
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        r = s.cmd(b"DATA\r\n")
+        self.assertTrue(r[-1].startswith("354"), r)
+        wire = stuff(msg)
+        s.send(wire[:cut_at])
+        time.sleep(0.3)
+        s.cut()
+        self.lab.wait_log(self.mark, r"resume: token=\w+ saved offset=")
+
+        s2, off = self.resume(token, msg, size=len(msg))
+        self.finish_data(s2, msg, off)
+        s2.cmd(b"QUIT\r\n")
+        s2.close()
+        self.assert_one_copy(msg)
+        # The budget: the whole message once, plus what was cut off in
+        # flight (at most the part after the last line end), plus the
+        # commands of two sessions.
+        sent = s.sent + s2.sent
+        self.assertLessEqual(sent, len(wire) + 2 * 200 + 4096,
+                             "octets sent %d for %d" % (sent, len(wire)))
+        return off
+
+    def test_cut_in_the_headers(self):
+        msg = make_message(2000, "hdr")
+        off = self.cut_and_resume(msg, 50)
+        self.assertLessEqual(off, 50)
+
+    def test_cut_in_the_body(self):
+        msg = make_message(20000, "body")
+        cut = len(msg) // 2
+        off = self.cut_and_resume(msg, cut)
+        # Everything up to the last whole line before the cut was kept.
+        self.assertGreater(off, cut - 200)
+
+    def test_cut_at_every_kind_of_line(self):
+        # Cuts right after a stuffed dot, inside "..", after a lone "."
+        # line of the content: the splice must never unstuff twice.
+        msg = make_message(400, "dots")
+        wire = stuff(msg)
+        spots = [m.start() for m in re.finditer(rb"\n\.", wire)][:3]
+        for i, p in enumerate(spots):
+            self.setUp()
+            self.cut_and_resume(msg, p + 2)
+
+    def test_resume_a_data_transfer_with_bdat(self):
+        # section 6: DATA and BDAT share offsets.
+        msg = make_message(6000, "bdat")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg)[: len(msg) // 3])
+        time.sleep(0.3)
+        s.cut()
+        self.lab.wait_log(self.mark, r"resume: token=\w+ saved offset=")
+        s2, off = self.resume(token, msg, size=len(msg))
+        tail = msg[off:]
+        half = len(tail) // 2
+        s2.send(b"BDAT %d\r\n" % half + tail[:half])
+        r = s2.c.reply()
+        self.assertEqual(r[-1], "250 2.0.0 Ok: %d bytes" % (off + half))
+        s2.send(b"BDAT %d LAST\r\n" % (len(tail) - half) + tail[half:])
+        r = s2.c.reply()
+        self.assertRegex(r[-1], r"^250 2\.0\.0 Ok: \d+ bytes queued as ")
+        s2.close()
+        self.assert_one_copy(msg)
+
+    def test_cut_inside_a_bdat_chunk(self):
+        msg = make_message(6000, "chunk")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.send(b"BDAT %d LAST\r\n" % len(msg) + msg[: len(msg) // 2 + 7])
+        time.sleep(0.3)
+        s.cut()
+        self.lab.wait_log(self.mark, r"resume: token=\w+ saved offset=")
+        s2, off = self.resume(token, msg, size=len(msg))
+        self.assertGreater(off, 0)
+        self.finish_data(s2, msg, off)
+        s2.close()
+        self.assert_one_copy(msg)
+
+    def test_cut_after_the_final_dot_gives_done(self):
+        # section 5.3: the reply was lost; the resume learns the queue id
+        # and nothing is queued twice.
+        msg = make_message(500, "done")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg) + b".\r\n")
+        lines = self.lab.wait_log(self.mark, r"resume: token=\w+ completed")
+        s.cut()
+        qid = [l for l in lines if "completed" in l][0]
+        qid = re.search(r": (\w+): resume:", qid).group(1)
+        s2 = Session(self.lab, size=len(msg))
+        r = s2.xresume(token)
+        self.assertEqual(r[-1], "250 2.0.0 DONE QUEUEID=%s" % qid)
+        # The transaction is over: DATA now has nothing to send.
+        r = s2.cmd(b"DATA\r\n")
+        self.assertTrue(r[-1].startswith("503"), r)
+        s2.cmd(b"QUIT\r\n")
+        s2.close()
+        self.assert_one_copy(msg)
+
+    def test_unknown_token_mismatch_and_abort(self):
+        # section 5.2: a fresh token for anything unresumable; the
+        # original entry survives a mismatch.
+        msg = make_message(3000, "bind")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg)[:20000])
+        time.sleep(0.3)
+        s.cut()
+        self.lab.wait_log(self.mark, r"saved offset=")
+
+        # A token nobody issued.
+        s2 = Session(self.lab, size=len(msg))
+        r = s2.xresume("A" * 24)
+        w = words(r)
+        self.assertNotEqual(w.get("TOKEN"), "A" * 24, r)
+        self.assertEqual(w.get("OFFSET"), "0", r)
+        self.assertNotIn("SHA256", w)
+        s2.close()
+
+        # The right token, another envelope (another recipient, another
+        # SIZE): fresh, and the original stays.
+        for kw in ({"rcpts": ("c@lab.example",), "size": len(msg)},
+                   {"size": len(msg) + 1}):
+            s3 = Session(self.lab, **kw)
+            w = words(s3.xresume(token))
+            self.assertNotEqual(w.get("TOKEN"), token)
+            self.assertEqual(w.get("OFFSET"), "0")
+            s3.close()
+        s4, off = self.resume(token, msg, size=len(msg))
+        self.assertGreater(off, 0)
+
+        # ABORT: gone, a later resume starts over.
+        r = s4.cmd(b"XRESUME ABORT %s\r\n" % token.encode())
+        self.assertEqual(r[-1], "250 2.0.0 Ok")
+        s4.close()
+        time.sleep(0.3)
+        s5 = Session(self.lab, size=len(msg))
+        w = words(s5.xresume(token))
+        self.assertEqual(w.get("OFFSET"), "0")
+        self.assertNotEqual(w.get("TOKEN"), token)
+        s5.close()
+
+    def test_half_open_session_is_taken_over(self):
+        # section 8: the old session is still connected (a half-open
+        # link); a resume takes the transfer within about a second, the
+        # old one hears 421.
+        msg = make_message(8000, "takeover")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg)[:100000])
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        s2, off = self.resume(token, msg, size=len(msg))
+        self.assertLess(time.monotonic() - t0, 5.0)
+        self.assertGreater(off, 90000)
+        old = s.c.wait_closed(timeout=5)
+        self.assertTrue(any(r[-1].startswith("421 4.4.2") for r in old), old)
+        self.finish_data(s2, msg, off)
+        s2.close()
+        self.assert_one_copy(msg)
+        self.lab.wait_log(self.mark, r"resume: token=\w+ taken over")
+
+    def test_killed_smtpd_resumes_from_its_last_checkpoint(self):
+        # section 7: kill -9 in the middle; the offset is one that was
+        # committed (by the 1 MiB checkpoint), the entry is intact.
+        msg = make_message(60000, "kill")
+        self.assertGreater(len(msg), 2 * 1048576)
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        wire = stuff(msg)
+        s.send(wire[:int(1.5 * 1048576)])
+        time.sleep(1.0)
+        pid = lab.server_pid(self.lab.port, s.c.local_port())
+        self.assertIsNotNone(pid)
+        os.kill(pid, signal.SIGKILL)
+        s.c.wait_closed(timeout=5)
+        s2, off = self.resume(token, msg, size=len(msg))
+        self.assertGreaterEqual(off, 1048576 - 200)
+        self.assertLessEqual(off, int(1.5 * 1048576))
+        self.finish_data(s2, msg, off)
+        s2.close()
+        self.assert_one_copy(msg)
+
+    def test_several_breaks_in_one_message(self):
+        msg = make_message(30000, "many")
+        wire = stuff(msg)
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        total = 0
+        step = len(wire) // 5
+        pos = 0
+        for k in range(4):
+            # Each round sends one step of the wire form of the tail.
+            s.send(stuff(msg[pos:])[:step])
+            time.sleep(0.3)
+            s.cut()
+            total += s.sent
+            self.lab.wait_log(self.mark, r"saved offset=", count=k + 1)
+            s, pos = self.resume(token, msg, size=len(msg))
+            s.cmd(b"DATA\r\n")
+        s.send(stuff(msg[pos:]) + b".\r\n")
+        r = s.c.reply()
+        self.assertTrue(r[-1].startswith("250 2.0.0 Ok: queued as"), r)
+        total += s.sent
+        s.close()
+        self.assert_one_copy(msg)
+        # Each octet crossed about once: at most one partial line per
+        # break, plus five sessions' commands.
+        self.assertLessEqual(total, len(wire) + 4 * 200 + 5 * 300,
+                             "octets sent %d for %d" % (total, len(wire)))
+
+
+if __name__ == "__main__":
+    lab.run_main()
