@@ -69,32 +69,32 @@ namespace rs::resumedb {
 
 /// The caps of a spool; 0 means "no limit" for each.
 struct Limits {
-    int64_t spool_size_limit = 0;  ///< smtpd_resume_spool_size_limit
-    int client_limit = 0;          ///< smtpd_resume_client_limit (entries)
-    int64_t entry_size_limit = 0;  ///< message_size_limit
-    int64_t ttl = 300;             ///< smtpd_resume_ttl, seconds
-    int64_t max_lifetime = 86400;  ///< smtpd_resume_max_lifetime
-    int max_resumes = 100;         ///< smtpd_resume_max_resumes
-    int64_t checkpoint_size = 0;   ///< smtpd_resume_checkpoint_size
-    int64_t checkpoint_time = 0;   ///< smtpd_resume_checkpoint_time, s
+    int64_t spool_size_limit = 0; ///< smtpd_resume_spool_size_limit
+    int client_limit = 0;         ///< smtpd_resume_client_limit (entries)
+    int64_t entry_size_limit = 0; ///< message_size_limit
+    int64_t ttl = 300;            ///< smtpd_resume_ttl, seconds
+    int64_t max_lifetime = 86400; ///< smtpd_resume_max_lifetime
+    int max_resumes = 100;        ///< smtpd_resume_max_resumes
+    int64_t checkpoint_size = 0;  ///< smtpd_resume_checkpoint_size
+    int64_t checkpoint_time = 0;  ///< smtpd_resume_checkpoint_time, s
 };
 
 enum class State { partial, done, refused };
 
 /// What list() and check() show of an entry; never the token.
 struct EntryInfo {
-    std::string id;        ///< the file name stem (hash prefix)
+    std::string id; ///< the file name stem (hash prefix)
     State state = State::partial;
-    int64_t offset = 0;    ///< committed octets
-    int64_t declared = 0;  ///< SIZE= at creation, 0 if none
-    std::string sha256;    ///< base64 of the committed prefix
-    std::string client;    ///< client key (address or SASL identity)
+    int64_t offset = 0;   ///< committed octets
+    int64_t declared = 0; ///< SIZE= at creation, 0 if none
+    std::string sha256;   ///< base64 of the committed prefix
+    std::string client;   ///< client key (address or SASL identity)
     std::time_t created = 0;
     std::time_t updated = 0; ///< last checkpoint
     int resumes = 0;
-    std::string queue_id;  ///< done
-    std::string verdict;   ///< refused: the full reply text
-    bool locked = false;   ///< a live session owns it now
+    std::string queue_id; ///< done
+    std::string verdict;  ///< refused: the full reply text
+    bool locked = false;  ///< a live session owns it now
 };
 
 /// Totals for `resumedb -s` and for the quota checks.
@@ -151,8 +151,7 @@ public:
     complete(const std::string& queue_id) = 0;
     /// The message was refused for good: a refused tombstone with the
     /// reply that the session gave.
-    [[nodiscard]] virtual Result<void>
-    refuse(const std::string& verdict) = 0;
+    [[nodiscard]] virtual Result<void> refuse(const std::string& verdict) = 0;
     /// XRESUME ABORT, or a transfer abandoned: gone entirely.
     [[nodiscard]] virtual Result<void> remove() = 0;
 };
@@ -177,7 +176,7 @@ struct Claim {
 struct Created {
     enum class Kind { ok, spool_full, client_full };
     Kind kind = Kind::ok;
-    std::string token;           ///< the fresh token (ok only)
+    std::string token;            ///< the fresh token (ok only)
     std::unique_ptr<Entry> entry; ///< ok only
 };
 
@@ -195,9 +194,9 @@ public:
     /// A new entry for `binding`, charged to `client` with `declared`
     /// octets reserved (SIZE=, or 0). Refused when the total or the
     /// client's count is at its limit (after expiring what is due).
-    [[nodiscard]] virtual Result<Created>
-    create(std::string_view binding, std::string_view client,
-           int64_t declared) = 0;
+    [[nodiscard]] virtual Result<Created> create(std::string_view binding,
+                                                 std::string_view client,
+                                                 int64_t declared) = 0;
 
     /// Look `token` up and, for a partial entry whose binding matches,
     /// take it: the lock, a truncated tail, the digest checked against
@@ -208,7 +207,9 @@ public:
 
     /// Remove the partial entry of `token` if no one owns it (XRESUME
     /// ABORT: knowing the token is the authority). Returns false when
-    /// there was nothing to remove. Tombstones stay.
+    /// there was nothing to remove. Tombstones stay. An owned entry is
+    /// an error with EBUSY, and ID.want is set so that the owner lets
+    /// go: the caller may retry.
     [[nodiscard]] virtual Result<bool> abort(std::string_view token) = 0;
 
     /// Remove what is past its TTL, lifetime or resume count, and
@@ -238,5 +239,25 @@ std::string digest_base64(const unsigned char (&digest)[32]);
 /// Whether `token` has the syntax of one of ours (base64url, 16 to 64
 /// characters); a command with anything else is a syntax error.
 bool token_syntax_ok(std::string_view token);
+
+/// Hooks for the unit tests only.
+namespace testing {
+
+/// Make the n-th disk operation from now on (0: the very next) fail as
+/// if the process had died just before it: that operation and every
+/// later one fail with EIO, doing nothing, until crash_after(-1) turns
+/// the hook off. Counted operations: open for writing (or creating),
+/// write, fsync, ftruncate, rename and unlink.
+void crash_after(int n);
+
+/// Whether the hook has fired since the last crash_after().
+bool crashed();
+
+/// Pin the clock the spool reads for created/updated times, for the
+/// expiry that create() and claim() run, and for checkpoint_due();
+/// 0 goes back to the real time.
+void set_now(std::time_t now);
+
+} // namespace testing
 
 } // namespace rs::resumedb

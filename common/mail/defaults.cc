@@ -16,7 +16,7 @@ namespace rs::mail {
 
 namespace {
 
-// 1044 rows, sorted by name.
+// 1056 rows, sorted by name.
 constexpr DefaultRow rows[] = {
     {"2bounce_notice_recipient", "postmaster", DefaultRow::Kind::postfix},
     {"access_map_defer_code", "450", DefaultRow::Kind::postfix},
@@ -1229,6 +1229,34 @@ constexpr DefaultRow rows[] = {
      "permit_sasl_authenticated, defer_unauth_destination}}",
      DefaultRow::Kind::postfix},
     {"smtpd_restriction_classes", "", DefaultRow::Kind::postfix},
+    // resume-smtpd's own: what an unauthenticated client's resume entry is
+    // bound to.
+    {"smtpd_resume_bind_client", "network", DefaultRow::Kind::ours},
+    // resume-smtpd's own: octets received between two resume checkpoints.
+    {"smtpd_resume_checkpoint_size", "1048576", DefaultRow::Kind::ours},
+    // resume-smtpd's own: time between two resume checkpoints while data
+    // arrives.
+    {"smtpd_resume_checkpoint_time", "10s", DefaultRow::Kind::ours},
+    // resume-smtpd's own: partial resume entries one client may have.
+    {"smtpd_resume_client_limit", "10", DefaultRow::Kind::ours},
+    // resume-smtpd's own: the clients that are offered XRESUME.
+    {"smtpd_resume_clients", "0.0.0.0/0 [::]/0", DefaultRow::Kind::ours},
+    // resume-smtpd's own: whether XRESUME is offered at all.
+    {"smtpd_resume_enable", "yes", DefaultRow::Kind::ours},
+    // resume-smtpd's own: octets one resume entry may hold.
+    {"smtpd_resume_entry_size_limit", "$message_size_limit",
+     DefaultRow::Kind::ours},
+    // resume-smtpd's own: how long a partial entry may live after it was made.
+    {"smtpd_resume_max_lifetime", "4h", DefaultRow::Kind::ours},
+    // resume-smtpd's own: how often one transfer may be resumed.
+    {"smtpd_resume_max_resumes", "100", DefaultRow::Kind::ours},
+    // resume-smtpd's own: the resume spool, relative to queue_directory unless
+    // absolute.
+    {"smtpd_resume_spool_directory", "resume", DefaultRow::Kind::ours},
+    // resume-smtpd's own: octets all partial resume entries may hold together.
+    {"smtpd_resume_spool_size_limit", "1073741824", DefaultRow::Kind::ours},
+    // resume-smtpd's own: how long an idle resume entry or tombstone is kept.
+    {"smtpd_resume_ttl", "300s", DefaultRow::Kind::ours},
     {"smtpd_sasl_auth_enable", "no", DefaultRow::Kind::postfix},
     {"smtpd_sasl_authenticated_header", "no", DefaultRow::Kind::postfix},
     {"smtpd_sasl_exceptions_networks", "", DefaultRow::Kind::postfix},
