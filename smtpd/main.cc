@@ -20,6 +20,8 @@
 #include "common/mail/log.h"
 #include "common/mail/master.h"
 #include "common/util/event.h"
+#include "resumedb/limits.h"
+#include "resumedb/spool.h"
 #include "smtpd/rcpt_maps.h"
 #include "smtpd/relay.h"
 #include "smtpd/rewrite.h"
@@ -31,6 +33,10 @@
 #include <cstring>
 #include <memory>
 #include <string>
+#include <cerrno>
+#include <ctime>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace {
@@ -42,6 +48,36 @@ const char* usage_text =
     "main.cf is read from $MAIL_CONFIG, else /etc/postfix.\n"
     "Run -S and -L from the queue directory: public/cleanup and\n"
     "private/rewrite are opened relative to the working directory.\n";
+
+// How often a process sweeps the resume spool for expired entries.
+constexpr int SPOOL_SWEEP_SECONDS = 60;
+
+// The resume spool directory must belong to mail_owner, but only root
+// can make it inside the root-owned queue directory: make it now, before
+// privileges go. Failure only costs XRESUME (logged), never mail.
+void prepare_spool_dir(rs::mail::Config& config, const std::string& dir)
+{
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+        rs::log::warning("resume spool: mkdir {}: {}", dir,
+                         std::strerror(errno));
+        return;
+    }
+    if (getuid() != 0) {
+        return;
+    }
+    struct stat st;
+    if (lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+        rs::log::warning("resume spool: {} is not a directory", dir);
+        return;
+    }
+    std::string owner = config.str("mail_owner");
+    const passwd* pw = getpwnam(owner.c_str());
+    if (pw != nullptr && st.st_uid != pw->pw_uid
+        && chown(dir.c_str(), pw->pw_uid, pw->pw_gid) != 0) {
+        rs::log::warning("resume spool: chown {} {}: {}", owner, dir,
+                         std::strerror(errno));
+    }
+}
 
 } // namespace
 
@@ -89,7 +125,11 @@ int main(int argc, char** argv)
     std::unique_ptr<rs::smtpd::RewriteClient> rewrite;
     std::unique_ptr<rs::smtpd::RelayChecker> relay;
     std::unique_ptr<rs::smtpd::RecipientMaps> rcpt_maps;
+    std::unique_ptr<rs::resumedb::Spool> spool;
+    rs::EventPtr sweep;
     rs::mail::Server* server_ptr = nullptr;
+    bool resume = config.boolean("smtpd_resume_enable");
+    std::string spool_dir = rs::resumedb::spool_directory(config);
 
     rs::mail::Server::Hooks hooks;
     hooks.pre_init = [&] {
@@ -101,6 +141,34 @@ int main(int argc, char** argv)
             base.get(), "private/" + config.str("rewrite_service_name"));
         relay = std::make_unique<rs::smtpd::RelayChecker>(config, *rewrite);
         rcpt_maps = std::make_unique<rs::smtpd::RecipientMaps>(config);
+        if (resume) {
+            prepare_spool_dir(config, spool_dir);
+        }
+    };
+    hooks.post_init = [&] {
+        // The resume spool, as mail_owner; without it, no XRESUME.
+        if (!resume) {
+            return;
+        }
+        auto opened =
+            rs::resumedb::Spool::open(spool_dir, rs::resumedb::limits_from(config));
+        if (!opened) {
+            rs::log::warning("resume spool {}: {}; XRESUME is off", spool_dir,
+                             opened.error().text);
+            return;
+        }
+        spool = std::move(*opened);
+        sweep.reset(event_new(
+            base.get(), -1, EV_PERSIST,
+            [](evutil_socket_t, short, void* arg) noexcept {
+                static_cast<rs::resumedb::Spool*>(arg)->expire(
+                    std::time(nullptr));
+            },
+            spool.get()));
+        timeval tv{SPOOL_SWEEP_SECONDS, 0};
+        if (sweep) {
+            event_add(sweep.get(), &tv);
+        }
     };
     hooks.on_session = [&](rs::Fd fd, rs::mail::ConnInfo info) {
         rs::smtpd::SessionEnv env;
@@ -110,6 +178,7 @@ int main(int argc, char** argv)
         env.relay = relay.get();
         env.rewrite = rewrite.get();
         env.rcpt_maps = rcpt_maps.get();
+        env.spool = spool.get();
         env.done = [&server_ptr] {
             if (server_ptr != nullptr) {
                 server_ptr->session_done();
