@@ -28,14 +28,14 @@
 #include "smtpd/session.h"
 #include "smtpd/tls.h"
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <string>
-#include <cerrno>
 #include <ctime>
+#include <memory>
 #include <pwd.h>
+#include <string>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -150,8 +150,8 @@ int main(int argc, char** argv)
         if (!resume) {
             return;
         }
-        auto opened =
-            rs::resumedb::Spool::open(spool_dir, rs::resumedb::limits_from(config));
+        auto opened = rs::resumedb::Spool::open(
+            spool_dir, rs::resumedb::limits_from(config));
         if (!opened) {
             rs::log::warning("resume spool {}: {}; XRESUME is off", spool_dir,
                              opened.error().text);

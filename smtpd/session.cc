@@ -191,7 +191,8 @@ static void resume_settings(mail::Config& config, SessionSettings& s)
     s.resume_ttl = config.time("smtpd_resume_ttl", 's', 1);
     s.resume_max_size = config.integer("smtpd_resume_entry_size_limit");
     if (s.message_size_limit > 0
-        && (s.resume_max_size == 0 || s.resume_max_size > s.message_size_limit)) {
+        && (s.resume_max_size == 0
+            || s.resume_max_size > s.message_size_limit)) {
         s.resume_max_size = s.message_size_limit;
     }
     std::string bind = text::lower(config.str("smtpd_resume_bind_client"));
@@ -485,8 +486,7 @@ void Session::pause_reading(bool pause)
     if (!bev_) {
         return;
     }
-    bool want = !busy_ && !sleeping_ && !paused_ && !out_paused_
-                && !replaying_
+    bool want = !busy_ && !sleeping_ && !paused_ && !out_paused_ && !replaying_
                 && (mode_ == Mode::command || mode_ == Mode::data
                     || mode_ == Mode::bdat_chunk);
     if (want) {

@@ -172,9 +172,10 @@ public:
         bool bdat = false;       ///< at least one BDAT chunk accepted
         int64_t bdat_octets = 0; ///< raw chunk bytes so far
         // XRESUME (smtpd_resume.cc).
-        std::vector<std::string> rcpt_binding; ///< accepted, in order
+        std::vector<std::string> rcpt_binding;   ///< accepted, in order
         std::unique_ptr<resumedb::Entry> resume; ///< owned spool entry
         std::unique_ptr<OctetTap> resume_tap;
+        std::string resume_token;   ///< the token of `resume`
         std::string resume_hash;    ///< short_hash(token), for logs
         int64_t resume_prefix = 0;  ///< stored octets to replay
         int64_t replay_pos = 0;     ///< replayed so far

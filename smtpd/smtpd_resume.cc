@@ -47,7 +47,7 @@ namespace {
 
 constexpr int RESUME_POLL_MS = 250;
 constexpr int CLAIM_RETRY_MS = 100;
-constexpr int CLAIM_TRIES = 30;
+constexpr int CLAIM_TRIES = 50; // 5 s, draft 10.2
 constexpr size_t REPLAY_CHUNK = 64 * 1024;
 constexpr size_t REPLAY_HIGH_WATER = 1024 * 1024;
 constexpr size_t REPLAY_LOW_WATER = 256 * 1024;
@@ -129,6 +129,10 @@ std::string Session::resume_binding() const
     for (const auto& r : txn_.rcpt_binding) {
         b += "rcpt=" + r + "\n";
     }
+    // An entry made under TLS resumes only under TLS, and one made in
+    // the clear only in the clear (draft 9.3).
+    b += tls_active_ ? "tls=yes\n" : "tls=no\n";
+
     // No SASL yet: the client's address or network, as configured.
     switch (cfg_.resume_bind) {
     case SessionSettings::Bind::address:
@@ -145,8 +149,10 @@ std::string Session::resume_binding() const
 
 std::string Session::resume_client_key() const
 {
-    // Quotas are per client address (per SASL identity once AUTH exists).
-    return addr_;
+    // Quotas are per client network (per SASL identity once AUTH
+    // exists), whatever the binding: a mobile client that hops between
+    // addresses of its network has one share (draft 11.5).
+    return network_of(addr_);
 }
 
 void Session::xresume_cmd(const std::vector<std::string>& argv)
@@ -158,15 +164,22 @@ void Session::xresume_cmd(const std::vector<std::string>& argv)
         return;
     }
 
+    // Inside a BDAT series nothing may change the transfer (draft 5.2;
+    // inside DATA there are no commands).
+    if (txn_.bdat) {
+        reply("503 5.5.1 Error: XRESUME after BDAT");
+        finish_cmd(false);
+        return;
+    }
+
     // Syntax: NEW, a token, or ABORT token.
     bool is_new = argv.size() == 2 && text::iequals(argv[1], "NEW");
     bool is_abort = argv.size() == 3 && text::iequals(argv[1], "ABORT")
                     && resumedb::token_syntax_ok(argv[2]);
-    bool is_token = argv.size() == 2 && !is_new
-                    && resumedb::token_syntax_ok(argv[1]);
+    bool is_token =
+        argv.size() == 2 && !is_new && resumedb::token_syntax_ok(argv[1]);
     if (!is_new && !is_abort && !is_token) {
-        reply("501 5.5.4 Syntax: XRESUME NEW | XRESUME token | "
-              "XRESUME ABORT token");
+        reply("501 5.5.4 Syntax: XRESUME NEW|<token>|ABORT <token>");
         finish_cmd(false);
         return;
     }
@@ -174,6 +187,16 @@ void Session::xresume_cmd(const std::vector<std::string>& argv)
     // ABORT needs no transaction: the token is the authority. The reply
     // is the same whether or not there was anything to remove.
     if (is_abort) {
+        // Our own transfer: we hold it, so we remove it.
+        if (txn_.resume && argv[2] == txn_.resume_token) {
+            log::info("{}: resume: token={} aborted", qid_or_noqueue(),
+                      txn_.resume_hash);
+            (void)txn_.resume->remove();
+            txn_.resume.reset();
+            reply("250 2.0.0 Ok");
+            finish_cmd(true);
+            return;
+        }
         auto r = env_.spool->abort(argv[2]);
         if (!r) {
             log::warning("resume: abort: {}", r.error().text);
@@ -197,11 +220,6 @@ void Session::xresume_cmd(const std::vector<std::string>& argv)
         finish_cmd(false);
         return;
     }
-    if (txn_.content_started || txn_.bdat) {
-        reply("503 5.5.1 Error: XRESUME after DATA or BDAT");
-        finish_cmd(false);
-        return;
-    }
 
     // A second XRESUME in one transaction replaces the first claim.
     txn_.resume.reset();
@@ -215,7 +233,14 @@ void Session::xresume_cmd(const std::vector<std::string>& argv)
         finish_cmd(false);
         return;
     }
+    // A client that pipelined its data behind "XRESUME token" cannot
+    // know the offset it is sending from: it gets a fresh start, so
+    // what it sends is a whole message (draft 5.4, 12).
     if (is_new) {
+        resume_new("new");
+    } else if (!pending_input(1).empty()) {
+        log::info("{}: resume: token={} pipelined: starting over",
+                  qid_or_noqueue(), resumedb::short_hash(argv[1]));
         resume_new("new");
     } else {
         resume_claim(argv[1], 0);
@@ -346,6 +371,7 @@ void Session::resume_own(std::unique_ptr<resumedb::Entry> entry,
     // The entry is ours until the message ends, the client goes, or
     // another session asks for it.
     txn_.resume = std::move(entry);
+    txn_.resume_token = token;
     txn_.resume_hash = resumedb::short_hash(token);
     txn_.resume_tap = std::make_unique<SpoolTap>(this);
     if (!resume_timer_) {
@@ -491,7 +517,10 @@ void Session::start_replay()
     if (!txn_.resume || txn_.resume_prefix == 0) {
         return;
     }
+    // The stored octets are unstuffed, whichever command carries the
+    // tail; the receiver goes back to DATA's rules after them.
     txn_.receiver->set_tap(nullptr);
+    (void)txn_.receiver->set_dot_stuffed(false);
     txn_.replay_pos = 0;
     replaying_ = true;
     replay_step();
@@ -542,18 +571,29 @@ void Session::replay_step()
     // The client's tail follows: DATA is dot-stuffed again, and the new
     // octets go to the spool.
     replaying_ = false;
-    if (!txn_.replay_failed) {
-        if (!txn_.receiver->set_dot_stuffed(mode_ == Mode::data)) {
-            // Stored offsets are line ends; anything else is damage.
-            log::warning("{}: resume: token={}: stored message does not "
-                         "end a line",
-                         qid_or_noqueue(), txn_.resume_hash);
-            txn_.replay_failed = true;
-            if (txn_.resume) {
-                (void)txn_.resume->remove();
-                txn_.resume.reset();
-            }
+    if (!txn_.replay_failed
+        && !txn_.receiver->set_dot_stuffed(mode_ == Mode::data)) {
+        // Stored offsets are line ends; anything else is damage.
+        log::warning("{}: resume: token={}: stored message does not "
+                     "end a line",
+                     qid_or_noqueue(), txn_.resume_hash);
+        txn_.replay_failed = true;
+        if (txn_.resume) {
+            (void)txn_.resume->remove();
+            txn_.resume.reset();
         }
+    }
+    if (txn_.replay_failed) {
+        // The message is lost (451 at its end), but the client's tail
+        // must still be read to its real end, from a clean line start,
+        // so that none of it is taken for commands.
+        DataLimits limits;
+        limits.line_length_limit = cfg_.line_length_limit;
+        limits.message_size_limit = cfg_.message_size_limit;
+        limits.bare_newline = bare_newline_mode();
+        txn_.receiver =
+            std::make_unique<DataReceiver>(limits, mode_ == Mode::data);
+    } else {
         txn_.receiver->set_tap(txn_.resume_tap.get());
     }
     process_input();
