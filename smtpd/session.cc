@@ -17,6 +17,7 @@
 // SEE ALSO
 //   session.h, smtpd_*.cc (the commands).
 #include "smtpd/session.h"
+#include "resumedb/limits.h"
 
 #include "common/mail/log.h"
 #include "common/util/text.h"
@@ -195,18 +196,7 @@ static void resume_settings(mail::Config& config, SessionSettings& s)
             || s.resume_max_size > s.message_size_limit)) {
         s.resume_max_size = s.message_size_limit;
     }
-    std::string bind = text::lower(config.str("smtpd_resume_bind_client"));
-    if (bind == "address") {
-        s.resume_bind = SessionSettings::Bind::address;
-    } else if (bind == "network") {
-        s.resume_bind = SessionSettings::Bind::network;
-    } else if (bind == "none") {
-        s.resume_bind = SessionSettings::Bind::none;
-    } else {
-        log::fatal("bad parameter value: smtpd_resume_bind_client = {} "
-                   "(address, network or none)",
-                   bind);
-    }
+    s.resume_bind = resumedb::bind_client_from(config);
 }
 
 SessionSettings settings_from(mail::Config& config)

@@ -41,6 +41,7 @@
 #include "common/mail/master.h"
 #include "common/util/event.h"
 #include "common/util/fd.h"
+#include "resumedb/limits.h"
 #include "resumedb/spool.h"
 #include "smtpd/address.h"
 #include "smtpd/chat.h"
@@ -110,7 +111,7 @@ struct SessionSettings {
     int64_t resume_ttl = 300;
     int64_t resume_max_size = 0; ///< MAXSIZE; 0: none beyond SIZE
     /// smtpd_resume_bind_client: address, network (/24, /64) or none.
-    enum class Bind { address, network, none } resume_bind = Bind::network;
+    resumedb::BindClient resume_bind = resumedb::BindClient::network;
 };
 
 /// Read the settings from `config`; warns about what is not supported

@@ -135,13 +135,13 @@ std::string Session::resume_binding() const
 
     // No SASL yet: the client's address or network, as configured.
     switch (cfg_.resume_bind) {
-    case SessionSettings::Bind::address:
+    case resumedb::BindClient::address:
         b += "client=" + addr_ + "\n";
         break;
-    case SessionSettings::Bind::network:
+    case resumedb::BindClient::network:
         b += "client=" + network_of(addr_) + "\n";
         break;
-    case SessionSettings::Bind::none:
+    case resumedb::BindClient::none:
         break;
     }
     return b;

@@ -458,5 +458,106 @@ class Resume(Base):
                              "octets sent %d for %d" % (total, len(wire)))
 
 
+class Configured(Base):
+    """Cases that need other main.cf settings: each sets them, reloads,
+    and puts main.cf back when it ends."""
+
+    def configure(self, **settings):
+        etc = self.lab.etc
+        with open(os.path.join(etc, "main.cf"), "rb") as f:
+            saved = f.read()
+
+        def restore():
+            with open(os.path.join(etc, "main.cf"), "wb") as f:
+                f.write(saved)
+            self.reload()
+        self.addCleanup(restore)
+        for k, v in settings.items():
+            subprocess.run(["postconf", "-c", etc, "-e", "%s=%s" % (k, v)],
+                           check=True)
+        self.reload()
+
+    def reload(self):
+        self.lab.postfix("reload")
+        # Wait until a new process (with the new settings) answers.
+        time.sleep(1.0)
+        lab.require_serving(self.lab)
+
+    def test_full_spool_gives_452_and_mail_still_goes(self):
+        # section 11.5: a temporary "not now", and plain DATA works.
+        self.configure(smtpd_resume_spool_size_limit=100000)
+        msg = make_message(3000, "full")
+        self.assertGreater(len(msg), 100000)
+        s = Session(self.lab, size=len(msg))
+        r = s.xresume("NEW")
+        self.assertEqual(r[-1], "452 4.3.1 Resume not available now, "
+                                "send without resume")
+        self.finish_data(s, msg, 0)
+        s.close()
+        self.assert_one_copy(msg)
+        self.lab.wait_log(self.mark, r"resume: unavailable: spool full")
+
+    def test_client_quota_then_expiry_frees_it(self):
+        # section 11: one unfinished transfer per client; when its TTL
+        # has passed the server removes it and the next one is taken.
+        self.configure(smtpd_resume_client_limit=1, smtpd_resume_ttl="3s")
+        msg = make_message(3000, "quota")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg)[:30000])
+        time.sleep(0.3)
+        s.cut()
+        self.lab.wait_log(self.mark, r"saved offset=")
+        listing = self.resumedb("-l")
+        self.assertEqual(listing.count(" partial "), 1, listing)
+
+        s2 = Session(self.lab, size=len(msg))
+        r = s2.xresume("NEW")
+        self.assertTrue(r[-1].startswith("452 4.3.1"), r)
+        self.finish_data(s2, msg, 0)
+        s2.close()
+        self.assert_one_copy(msg)
+        self.lab.wait_log(self.mark, r"resume: unavailable: client limit")
+
+        # After the TTL the old entry goes, and so does the quota.
+        time.sleep(4)
+        s3 = Session(self.lab, size=len(msg))
+        w = words(s3.xresume("NEW"))
+        self.assertEqual(w.get("OFFSET"), "0")
+        s3.close()
+        s4 = Session(self.lab, size=len(msg))
+        w = words(s4.xresume(token))
+        self.assertNotEqual(w.get("TOKEN"), token, "expired, so fresh")
+        s4.close()
+        self.assertNotIn(token[:12], self.resumedb("-l"))
+
+    def test_refused_message_gets_its_verdict_again(self):
+        # section 16.5: a content refusal is remembered; a resume of the
+        # same transfer hears it and uploads nothing.
+        checks = os.path.join(self.lab.etc, "xresume_header_checks")
+        with open(checks, "w") as f:
+            f.write("/^Subject: .*refuse-me/ REJECT not this one\n")
+        self.addCleanup(os.unlink, checks)
+        self.configure(header_checks="regexp:" + checks)
+        msg = make_message(300, "refuse-me")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg) + b".\r\n")
+        r = s.c.reply()
+        self.assertTrue(r[-1].startswith("550 5.7.1"), r)
+        s.close()
+        s2 = Session(self.lab, size=len(msg))
+        r2 = s2.xresume(token)
+        self.assertEqual(r2, r)
+        r3 = s2.cmd(b"DATA\r\n")
+        self.assertTrue(r3[-1].startswith("503"), r3)
+        s2.close()
+        self.lab.wait_queue_empty()
+        self.assertEqual(self.lab.maildir("b"), [])
+        self.assertIn(" refused ", self.resumedb("-l"))
+
+
 if __name__ == "__main__":
     lab.run_main()
