@@ -176,11 +176,13 @@ public:
         std::vector<std::string> rcpt_binding;   ///< accepted, in order
         std::unique_ptr<resumedb::Entry> resume; ///< owned spool entry
         std::unique_ptr<OctetTap> resume_tap;
-        std::string resume_token;   ///< the token of `resume`
-        std::string resume_hash;    ///< short_hash(token), for logs
-        int64_t resume_prefix = 0;  ///< stored octets to replay
-        int64_t replay_pos = 0;     ///< replayed so far
-        bool replay_failed = false; ///< the prefix could not be read
+        std::string resume_buf;      ///< octets not yet appended
+        size_t resume_buf_lines = 0; ///< resume_buf's last line end
+        std::string resume_token;    ///< the token of `resume`
+        std::string resume_hash;     ///< short_hash(token), for logs
+        int64_t resume_prefix = 0;   ///< stored octets to replay
+        int64_t replay_pos = 0;      ///< replayed so far
+        bool replay_failed = false;  ///< the prefix could not be read
     };
 
     enum class Mode { command, data, bdat_chunk, closing, closed };
@@ -256,6 +258,7 @@ public:
                     const std::string& token);
     void resume_watch();
     void resume_store(std::string_view bytes, bool line_end);
+    void resume_flush();
     void resume_drop(const char* why);
     void resume_checkpoint(bool force);
     void resume_save();

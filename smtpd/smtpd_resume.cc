@@ -49,6 +49,7 @@ constexpr int RESUME_POLL_MS = 250;
 constexpr int CLAIM_RETRY_MS = 100;
 constexpr int CLAIM_TRIES = 50; // 5 s, draft 10.2
 constexpr size_t REPLAY_CHUNK = 64 * 1024;
+constexpr size_t STORE_BATCH = 64 * 1024;
 constexpr size_t REPLAY_HIGH_WATER = 1024 * 1024;
 constexpr size_t REPLAY_LOW_WATER = 256 * 1024;
 
@@ -404,6 +405,12 @@ void Session::resume_watch()
         return;
     }
 
+    // A message waiting for cleanup's verdict is finished first; the
+    // new session waits for its outcome (draft 10.3).
+    if (busy_ && where_ == "END-OF-MESSAGE") {
+        return;
+    }
+
     // Another session wants the transfer: save it and hang up.
     resume_save();
     log::info("{}: resume: token={} taken over", qid_or_noqueue(),
@@ -419,10 +426,39 @@ void Session::resume_watch()
 void Session::resume_store(std::string_view bytes, bool line_end)
 {
     // During the replay the tap is off; otherwise every octet is kept.
+    // Lines are gathered into STORE_BATCH-sized writes: one system call
+    // and one digest copy per batch, not per line.
     if (!txn_.resume) {
         return;
     }
-    auto r = txn_.resume->append(bytes, line_end);
+    txn_.resume_buf.append(bytes);
+    if (line_end) {
+        txn_.resume_buf_lines = txn_.resume_buf.size();
+        if (txn_.resume_buf.size() >= STORE_BATCH) {
+            resume_flush();
+        }
+    }
+}
+
+void Session::resume_flush()
+{
+    // Whole lines first (their end may become an offset), then any
+    // partial line after them.
+    if (!txn_.resume || txn_.resume_buf.empty()) {
+        txn_.resume_buf.clear();
+        txn_.resume_buf_lines = 0;
+        return;
+    }
+    std::string_view buf(txn_.resume_buf);
+    Result<void> r;
+    if (txn_.resume_buf_lines > 0) {
+        r = txn_.resume->append(buf.substr(0, txn_.resume_buf_lines), true);
+    }
+    if (r && txn_.resume_buf_lines < buf.size()) {
+        r = txn_.resume->append(buf.substr(txn_.resume_buf_lines), false);
+    }
+    txn_.resume_buf.clear();
+    txn_.resume_buf_lines = 0;
     if (!r) {
         resume_drop(r.error().text.c_str());
     }
@@ -462,6 +498,10 @@ void Session::resume_checkpoint(bool force)
 
     // Commit what is stored: by size or time, or now.
     if (!txn_.resume || (!force && !txn_.resume->checkpoint_due())) {
+        return;
+    }
+    resume_flush();
+    if (!txn_.resume) {
         return;
     }
     auto r = txn_.resume->checkpoint();
