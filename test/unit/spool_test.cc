@@ -837,6 +837,16 @@ TEST_CASE("spool: damaged data is found by check() and claimed as none")
         CHECK(s->check(false).size() == 1);
         CHECK(claim(*s, m.token).kind == Claim::Kind::none);
     }
+    SECTION("a symlink in place of the data file")
+    {
+        Made m = made("hello world\r\n");
+        std::string data = dir + id_of(m.token) + ".data";
+        REQUIRE(rename(data.c_str(), (tmp.path + "/outside").c_str()) == 0);
+        REQUIRE(symlink((tmp.path + "/outside").c_str(), data.c_str()) == 0);
+        CHECK(s->check(false).size() == 1);
+        CHECK(claim(*s, m.token).kind == Claim::Kind::none);
+        CHECK(slurp(tmp.path + "/outside") == "hello world\r\n");
+    }
     SECTION("check -r removes it")
     {
         Made m = made("hello world\r\n");
