@@ -235,6 +235,10 @@ Result<Fd> open_at(int dir, const std::string& name, int flags)
     int fd = ::openat(dir, name.c_str(),
                       flags | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
     if (fd < 0) {
+        // A symlink where our file should be is damage, not an I/O error.
+        if (errno == ELOOP) {
+            return fail(name + ": a symbolic link", EINVAL);
+        }
         return tl::unexpected(sys_error("open " + name, errno));
     }
     Fd f(fd);
@@ -336,14 +340,7 @@ Result<Meta> read_meta(int dir, const std::string& id)
     std::string name = file(id, META);
     auto fd = open_at(dir, name, O_RDONLY);
     if (!fd) {
-        int e = fd.error().code;
-        if (e == ENOENT) {
-            return tl::unexpected(fd.error());
-        }
-        // A symlink (ELOOP) or a FIFO in its place is damage, not I/O.
-        if (e == ELOOP || e == EINVAL || e == ENXIO) {
-            return fail(name + ": not a regular file", EINVAL);
-        }
+        // ENOENT: no entry; EINVAL: a symlink or a FIFO in its place.
         return tl::unexpected(fd.error());
     }
 
