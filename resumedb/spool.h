@@ -73,7 +73,7 @@ struct Limits {
     int client_limit = 0;         ///< smtpd_resume_client_limit (entries)
     int64_t entry_size_limit = 0; ///< message_size_limit
     int64_t ttl = 300;            ///< smtpd_resume_ttl, seconds
-    int64_t max_lifetime = 86400; ///< smtpd_resume_max_lifetime
+    int64_t max_lifetime = 14400; ///< smtpd_resume_max_lifetime (4h)
     int max_resumes = 100;        ///< smtpd_resume_max_resumes
     int64_t checkpoint_size = 0;  ///< smtpd_resume_checkpoint_size
     int64_t checkpoint_time = 0;  ///< smtpd_resume_checkpoint_time, s
