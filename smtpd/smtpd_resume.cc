@@ -112,8 +112,9 @@ timeval ms_to_tv(int ms)
 
 bool Session::resume_offered() const
 {
-    // A spool, the switch, and a client in smtpd_resume_clients.
-    return env_.spool != nullptr && cfg_.resume_enable
+    // A spool, the switch, an EHLO session (draft 4.5), and a client in
+    // smtpd_resume_clients.
+    return env_.spool != nullptr && cfg_.resume_enable && esmtp_
            && (!cfg_.resume_clients || cfg_.resume_clients->match(addr_));
 }
 

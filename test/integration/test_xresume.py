@@ -232,6 +232,19 @@ class Resume(Base):
         c.send(b"QUIT\r\n")
         c.close()
 
+    def test_helo_session_is_not_offered_xresume(self):
+        # section 4.5: only after EHLO.
+        c = lab.Conn(self.lab.host, self.lab.port)
+        c.reply()
+        for line in (b"HELO client.lab.example\r\n",
+                     b"MAIL FROM:<a@lab.example>\r\n",
+                     b"RCPT TO:<b@lab.example>\r\n"):
+            c.send(line)
+            self.assertTrue(c.reply()[-1].startswith("250"))
+        c.send(b"XRESUME NEW\r\n")
+        self.assertTrue(c.reply()[-1].startswith("502 5.5.1"))
+        c.close()
+
     def cut_and_resume(self, msg, cut_at):
         """Send msg with DATA, cut after cut_at wire octets of it, resume,
         finish; check one copy and the octet budget."""
