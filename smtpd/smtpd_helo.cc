@@ -96,15 +96,16 @@ void Session::helo_cmd(const std::vector<std::string>& argv, bool esmtp)
     if (offered("smtputf8") && cfg_.smtputf8_enable) {
         lines.push_back("SMTPUTF8");
     }
-    if (offered("chunking")) {
-        lines.push_back("CHUNKING");
-    }
+    // Ours before CHUNKING, so Postfix's last line stays the last.
     if (offered("xresume") && resume_offered()) {
         std::string kw = fmt::format("XRESUME TTL={}", cfg_.resume_ttl);
         if (cfg_.resume_max_size > 0) {
             kw += fmt::format(" MAXSIZE={}", cfg_.resume_max_size);
         }
         lines.push_back(kw);
+    }
+    if (offered("chunking")) {
+        lines.push_back("CHUNKING");
     }
     std::string text;
     for (size_t i = 0; i < lines.size(); ++i) {
