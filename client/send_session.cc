@@ -91,8 +91,9 @@ std::string redact_tokens(const std::string& line)
     // "XRESUME ABORT x"; the rest of the line is kept as it is.
     std::string out;
     size_t i = 0;
+    size_t index = 0;
     std::string prev;
-    std::string prev2;
+    bool command = text::istarts_with(line, "XRESUME ");
     while (i < line.size()) {
         size_t sp = line.find(' ', i);
         size_t end = sp == std::string::npos ? line.size() : sp;
@@ -101,23 +102,24 @@ std::string redact_tokens(const std::string& line)
         std::string shown = word;
         if (text::istarts_with(word, "TOKEN=") && word.size() > 6) {
             shown = "TOKEN=<" + token_tag(word.substr(6)) + ">";
-        } else if ((prev == "XRESUME" && up != "NEW" && up != "ABORT")
-                   || (prev2 == "XRESUME" && prev == "ABORT")) {
+        } else if (command && word.find('=') == std::string::npos
+                   && ((index == 1 && up != "NEW" && up != "ABORT")
+                       || (index == 2 && prev == "ABORT"))) {
             shown = "<" + token_tag(word) + ">";
         }
         out += shown;
         if (sp != std::string::npos) {
             out += ' ';
         }
-        prev2 = prev;
         prev = up;
+        ++index;
         i = end + 1;
     }
     return out;
 }
 
-Sender::Sender(const Options& opts, const Spool& spool)
-    : opts_(opts), spool_(spool)
+Sender::Sender(Options opts, const Spool& spool)
+    : opts_(std::move(opts)), spool_(spool)
 {
     stats_.message_octets = spool.size();
 }

@@ -69,7 +69,8 @@ public:
     using LogFn = std::function<void(const std::string&)>;
     using ProgressFn = std::function<void(const Stats&)>;
 
-    Sender(const Options& opts, const Spool& spool);
+    /// The options are copied; the spool must outlive the Sender.
+    Sender(Options opts, const Spool& spool);
 
     /// Verbose dialogue lines (without a newline).
     void set_log(LogFn f) { log_ = std::move(f); }
@@ -107,7 +108,7 @@ private:
     void forget_token();
     void note_progress(bool force = false);
 
-    const Options& opts_;
+    const Options opts_;
     const Spool& spool_;
     LogFn log_;
     ProgressFn progress_;
