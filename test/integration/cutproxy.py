@@ -14,15 +14,17 @@ DESCRIPTION
     (127.0.0.0/8 or ::1; anything else is refused). Connection k is
     handled by the k-th item of the plan:
 
-        c2s:N[:rst]  forward exactly N octets client->server, then close
-                     both sides (with :rst, reset them instead; octets
-                     still in flight may then be lost)
-        s2c:N[:rst]  the same on the server->client direction, e.g. to
-                     lose the reply to the end of data
-        hold:N       forward N octets client->server, then nothing more
-                     in either direction while both sockets stay open (a
-                     half-open link), until the client closes or
-                     --hold-seconds pass
+        c2s:N[:rst]  forward exactly N octets client->server; when the
+                     next one arrives, drop it and close both sides (with
+                     :rst, reset them instead; octets still in flight may
+                     then be lost)
+        s2c:N[:rst]  the same on the server->client direction: with N the
+                     octets the server sends before its reply to the end
+                     of data, that reply is lost
+        hold:N       forward N octets client->server; from the next one
+                     on, nothing more in either direction while both
+                     sockets stay open (a half-open link), until the
+                     client closes or --hold-seconds pass
         pass         no cut
 
     Connections after the plan are not cut, unless --cut-every N is
@@ -193,16 +195,19 @@ class _Pair:
                     self.close()
                     return
             budget = None if self.held else self.budget(direction)
-            if budget == 0:
-                self.trigger(direction)
-                continue
             try:
                 data = src.recv(PIECE if budget is None
-                                else min(PIECE, budget))
+                                else max(1, min(PIECE, budget)))
             except socket.timeout:
                 continue
             except OSError:
                 data = b""
+            if data and budget == 0:
+                # The octet after the N-th: it is not forwarded, the plan
+                # acts now (so s2c:N loses the next reply, not the
+                # current one).
+                self.trigger(direction)
+                continue
             if not data:
                 if self.held and direction == "s2c":
                     # The server gave up; the client still sees nothing.
