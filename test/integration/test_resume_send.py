@@ -364,8 +364,11 @@ class ResumeSend(unittest.TestCase):
         self.assertEqual(rc, 75, err[-2000:])
         self.assertEqual(len(os.listdir(state)), 1)
         p.stop()
-        # Second process, direct: resumes, and removes the state.
-        rc, rep, err = self.send(msg, port,
+        # Second process, to the same server address (the link is good
+        # now: a proxy that cuts nothing on the same port): resumes, and
+        # removes the state. The state is kept per server address.
+        good = self.proxy(port, [], listen_port=p.port)
+        rc, rep, err = self.send(msg, good.port,
                                  args=["--tls", "none", "--state-dir", state])
         self.assert_sent(rc, rep, err)
         self.assertEqual(rep["resumes"], "1", err[-3000:])
