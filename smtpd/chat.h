@@ -21,11 +21,13 @@ namespace rs::smtpd {
 class CommandCounters {
 public:
     /// Command names in the order they appear in the disconnect line;
-    /// "unknown" takes every command not in the table.
-    static constexpr std::array<std::string_view, 16> names = {
+    /// "unknown" takes every command not in the table. "xresume" is
+    /// ours (Postfix has no such command); it stands where it is used,
+    /// between RCPT and the data.
+    static constexpr std::array<std::string_view, 17> names = {
         "helo", "ehlo", "xclient", "xforward", "starttls", "auth",
-        "mail", "rcpt", "data",    "bdat",     "rset",     "noop",
-        "vrfy", "etrn", "quit",    "unknown"};
+        "mail", "rcpt", "xresume", "data",     "bdat",     "rset",
+        "noop", "vrfy", "etrn",    "quit",     "unknown"};
 
     /// Count one more use of `name` (case-insensitive; anything not in
     /// the table counts as "unknown"). Returns the slot for succeeded().

@@ -352,6 +352,9 @@ class Resume(Base):
         s2.cmd(b"QUIT\r\n")
         s2.close()
         self.assert_one_copy(msg)
+        # XRESUME has its own counter in Postfix's disconnect line.
+        self.lab.wait_log(self.mark, r"disconnect from \S+ ehlo=1 mail=1 "
+                          r"rcpt=1 xresume=1 data=0/1 quit=1 commands=5/6$")
 
     def test_unknown_token_mismatch_and_abort(self):
         # section 5.2: a fresh token for anything unresumable; the
