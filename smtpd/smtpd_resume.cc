@@ -38,6 +38,8 @@
 
 #include <arpa/inet.h>
 #include <ctime>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <fmt/format.h>
 
@@ -511,12 +513,50 @@ void Session::resume_checkpoint(bool force)
     }
 }
 
+void Session::resume_take_buffered()
+{
+    // The link is gone, but what it delivered before is still in our
+    // input buffer (reading may have been paused for cleanup): store it
+    // too. Its records go nowhere; the cleanup stream is abandoned.
+    if (!txn_.resume || !txn_.receiver || replaying_ || !bev_
+        || (mode_ != Mode::data && mode_ != Mode::bdat_chunk)
+        || (mode_ == Mode::bdat_chunk && bdat_discard_)) {
+        return;
+    }
+    ReplaySink nowhere(nullptr);
+    evbuffer* in = bufferevent_get_input(bev_.get());
+    while (evbuffer_get_length(in) > 0 && !txn_.receiver->done()) {
+        evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, nullptr, &v, 1) < 1) {
+            break;
+        }
+        size_t n = v.iov_len;
+        if (mode_ == Mode::bdat_chunk) {
+            n = static_cast<size_t>(std::min<int64_t>(bdat_remaining_, n));
+        }
+        if (n == 0) {
+            break;
+        }
+        size_t used = txn_.receiver->feed(
+            std::string_view(static_cast<const char*>(v.iov_base), n), nowhere);
+        if (mode_ == Mode::bdat_chunk) {
+            used = n;
+            bdat_remaining_ -= static_cast<int64_t>(n);
+        }
+        evbuffer_drain(in, used);
+        if (used == 0) {
+            break;
+        }
+    }
+}
+
 void Session::resume_save()
 {
     // The session ends inside a transfer: commit up to the last line.
     if (!txn_.resume || !txn_.content_started || replaying_) {
         return;
     }
+    resume_take_buffered();
     resume_checkpoint(true);
     if (txn_.resume) {
         log::info("{}: resume: token={} saved offset={}", qid_or_noqueue(),
