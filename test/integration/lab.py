@@ -506,8 +506,12 @@ def bdat_send(s, chunks):
 class Conn:
     """A raw SMTP connection: exact bytes out, complete replies in."""
 
-    def __init__(self, host, port, timeout=REPLY_TIMEOUT):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, timeout=REPLY_TIMEOUT, source=None):
+        # source: a local address to connect from (another 127.x.y.z
+        # looks like another client network).
+        self.sock = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source else None)
         self.timeout = timeout
         self.buf = b""
         self.closed = False

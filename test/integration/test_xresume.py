@@ -73,8 +73,8 @@ class Session:
     """One raw connection up to an accepted RCPT; counts octets sent."""
 
     def __init__(self, the_lab, rcpts=(RCPT,), sender=SENDER, size=None,
-                 port=None):
-        self.c = lab.Conn(the_lab.host, port or the_lab.port)
+                 port=None, source=None):
+        self.c = lab.Conn(the_lab.host, port or the_lab.port, source=source)
         self.sent = 0
         banner = self.c.reply()
         assert banner and banner[-1].startswith("220"), banner
@@ -401,6 +401,63 @@ class Resume(Base):
         self.assertNotEqual(w.get("TOKEN"), token)
         s5.close()
 
+    def test_another_client_network_cannot_resume(self):
+        # section 9.2: bound to the client's network (/24 by default);
+        # 127.0.1.1 is another network than 127.0.0.1. The entry stays.
+        msg = make_message(3000, "network")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg)[:40000])
+        time.sleep(0.3)
+        s.cut()
+        self.lab.wait_log(self.mark, r"saved offset=")
+        other = Session(self.lab, size=len(msg), source="127.0.1.1")
+        w = words(other.xresume(token))
+        self.assertNotEqual(w.get("TOKEN"), token)
+        self.assertEqual(w.get("OFFSET"), "0")
+        other.close()
+        # Another address of the same /24 may resume.
+        s2 = Session(self.lab, size=len(msg), source="127.0.0.9")
+        r = s2.xresume(token)
+        self.assertEqual(words(r).get("TOKEN"), token, r)
+        off = int(words(r)["OFFSET"])
+        self.assertGreater(off, 0)
+        self.finish_data(s2, msg, off)
+        s2.close()
+        self.assert_one_copy(msg)
+
+    def test_cleanup_failure_keeps_the_whole_message_resumable(self):
+        # section 16.5: cleanup dies before the end; the client hears 4xx,
+        # resumes at the full length and sends an empty tail.
+        msg = make_message(3000, "cleanup")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg))
+        server = lab.server_pid(self.lab.port, s.c.local_port())
+        deadline = time.monotonic() + 10
+        victims = []
+        while not victims and time.monotonic() < deadline:
+            victims = lab.connected_to(server,
+                                       self.lab.children_named("cleanup"))
+            time.sleep(0.05)
+        self.assertEqual(len(victims), 1, victims)
+        os.kill(victims[0], signal.SIGKILL)
+        time.sleep(0.5)
+        s.send(b".\r\n")
+        r = s.c.reply()
+        self.assertTrue(r and r[-1].startswith("4"), r)
+        s.cmd(b"QUIT\r\n")
+        s.close()
+        for p in self.lab.incomplete_files():
+            os.unlink(p)
+        s2, off = self.resume(token, msg, size=len(msg))
+        self.assertEqual(off, len(msg))
+        self.finish_data(s2, msg, off)
+        s2.close()
+        self.assert_one_copy(msg)
+
     def test_half_open_session_is_taken_over(self):
         # section 8: the old session is still connected (a half-open
         # link); a resume takes the transfer within about a second, the
@@ -547,6 +604,18 @@ class Configured(Base):
         self.assertNotEqual(w.get("TOKEN"), token, "expired, so fresh")
         s4.close()
         self.assertNotIn(token[:12], self.resumedb("-l"))
+
+    def test_clients_outside_smtpd_resume_clients_are_not_offered_it(self):
+        # section 4.5: smtpd_resume_clients decides who is offered it.
+        self.configure(smtpd_resume_clients="127.0.1.0/24")
+        s = Session(self.lab)
+        self.assertFalse([l for l in s.ehlo if "XRESUME" in l], s.ehlo)
+        r = s.xresume("NEW")
+        self.assertTrue(r[-1].startswith("502 5.5.1"), r)
+        s.close()
+        s2 = Session(self.lab, source="127.0.1.5")
+        self.assertTrue([l for l in s2.ehlo if "XRESUME" in l], s2.ehlo)
+        s2.close()
 
     def test_refused_message_gets_its_verdict_again(self):
         # section 16.5: a content refusal is remembered; a resume of the
