@@ -37,20 +37,6 @@ const char* state_name(State s)
     return "partial";
 }
 
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
 } // namespace
 
 std::string hex(const unsigned char* p, size_t n)
@@ -145,8 +131,8 @@ Result<std::string> unescape(std::string_view s)
             out.push_back(s[i]);
             continue;
         }
-        int hi = i + 2 < s.size() ? hex_value(s[i + 1]) : -1;
-        int lo = i + 2 < s.size() ? hex_value(s[i + 2]) : -1;
+        int hi = i + 2 < s.size() ? text::hex_value(s[i + 1]) : -1;
+        int lo = i + 2 < s.size() ? text::hex_value(s[i + 2]) : -1;
         if (hi < 0 || lo < 0) {
             return fail("malformed %XX escape", EINVAL);
         }

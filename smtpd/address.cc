@@ -303,20 +303,6 @@ bool is_dot_string(std::string_view s)
     return true;
 }
 
-int hex_value(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    return -1;
-}
-
 // Append code point `cp` in UTF-8; false if it is no scalar value.
 bool append_utf8(std::string& out, unsigned long cp)
 {
@@ -513,8 +499,8 @@ std::optional<std::string> xtext_decode(std::string_view s)
             if (i + 2 >= s.size()) {
                 return std::nullopt;
             }
-            int hi = hex_value(s[i + 1]);
-            int lo = hex_value(s[i + 2]);
+            int hi = text::hex_value(s[i + 1]);
+            int lo = text::hex_value(s[i + 2]);
             if (hi < 0 || lo < 0) {
                 return std::nullopt;
             }

@@ -44,7 +44,8 @@ bool iequals(std::string_view a, std::string_view b)
 
 bool istarts_with(std::string_view s, std::string_view prefix)
 {
-    return s.size() >= prefix.size() && iequals(s.substr(0, prefix.size()), prefix);
+    return s.size() >= prefix.size()
+           && iequals(s.substr(0, prefix.size()), prefix);
 }
 
 std::string_view trim(std::string_view s)
@@ -99,6 +100,20 @@ std::string printable(std::string_view s, size_t max, char repl)
         out.push_back(u >= 0x20 && u < 0x7f ? c : repl);
     }
     return out;
+}
+
+int hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    return -1;
 }
 
 } // namespace rs::text

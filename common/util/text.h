@@ -34,4 +34,7 @@ std::optional<int64_t> parse_int(std::string_view s, int64_t lo = INT64_MIN,
 /// at most `max` bytes: what client text may look like in a log line.
 std::string printable(std::string_view s, size_t max = 100, char repl = '?');
 
+/// The value of one hexadecimal digit (either case), or -1.
+int hex_value(char c);
+
 } // namespace rs::text

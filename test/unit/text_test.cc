@@ -30,3 +30,13 @@ TEST_CASE("text: printable replaces control bytes and truncates")
     CHECK(text::iequals("MaIl", "mail"));
     CHECK(text::istarts_with("EHLO x", "ehlo"));
 }
+
+TEST_CASE("text: hex_value reads one digit of either case")
+{
+    CHECK(text::hex_value('0') == 0);
+    CHECK(text::hex_value('9') == 9);
+    CHECK(text::hex_value('a') == 10);
+    CHECK(text::hex_value('F') == 15);
+    CHECK(text::hex_value('g') == -1);
+    CHECK(text::hex_value('\0') == -1);
+}
