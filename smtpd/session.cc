@@ -538,6 +538,19 @@ void Session::on_read()
         evbuffer_drain(in, evbuffer_get_length(in));
         return;
     }
+
+    // After STARTTLS, nothing is read as a command before the handshake
+    // is done. A TLS 1.3 client may send its EHLO right behind its
+    // Finished message, and libevent can report that data before the
+    // CONNECTED event: the session must first start over (tls_ready),
+    // or the reset would wipe out the EHLO that follows it.
+    if (ssl_ != nullptr && !tls_active_) {
+        if (SSL_is_init_finished(ssl_)) {
+            tls_ready();
+        }
+        return;
+    }
+
     // Content earns time: N bytes extend the deadline by
     // N/smtpd_min_data_rate seconds, never past smtpd_timeout from now.
     if (cfg_.per_request_deadline && bev_
@@ -644,9 +657,11 @@ void Session::on_event(short what)
         return;
     }
 
-    // TLS handshake done.
+    // TLS handshake done (unless on_read() saw it first).
     if (what & BEV_EVENT_CONNECTED) {
-        tls_ready();
+        if (!tls_active_) {
+            tls_ready();
+        }
         return;
     }
 

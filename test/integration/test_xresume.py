@@ -232,6 +232,63 @@ class Resume(Base):
         c.send(b"QUIT\r\n")
         c.close()
 
+    def test_ehlo_right_behind_the_tls_handshake_counts(self):
+        # A TLS 1.3 client may send EHLO in the same segment as its
+        # Finished message; the session must start over before reading
+        # it, not after (which would forget the EHLO, and so XRESUME).
+        # Memory BIOs hold the client's last handshake flight back until
+        # the EHLO group is encrypted behind it.
+        if not self.lab.tls:
+            self.skipTest("the lab has no TLS (LAB_TLS=1)")
+        import ssl
+        for _ in range(10):
+            c = lab.Conn(self.lab.host, self.lab.port)
+            c.reply()
+            c.send(EHLO)
+            c.reply()
+            c.send(b"STARTTLS\r\n")
+            self.assertTrue(c.reply()[-1].startswith("220"))
+            inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = lab.insecure_tls_context().wrap_bio(inc, out)
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    c.sock.sendall(out.read())
+                    self.assertLess(time.monotonic(), deadline)
+                    data = c.sock.recv(65536)
+                    self.assertTrue(data, "closed in the handshake")
+                    inc.write(data)
+            tls.write(EHLO + b"MAIL FROM:<a@lab.example>\r\n"
+                      b"RCPT TO:<b@lab.example>\r\nXRESUME NEW\r\n")
+            c.sock.sendall(out.read())
+            got = b""
+            while got.count(b"\r\n250 2.0.0 TOKEN=") + got.count(
+                    b"\r\n5") + got.count(b"\r\n4") == 0 \
+                    or not got.endswith(b"\r\n"):
+                self.assertLess(time.monotonic(), deadline, got)
+                try:
+                    got += tls.read(65536)
+                    continue
+                except ssl.SSLWantReadError:
+                    pass
+                data = c.sock.recv(65536)
+                self.assertTrue(data, "closed: %r" % got)
+                inc.write(data)
+            text = got.decode()
+            self.assertIn("XRESUME TTL=", text)
+            m = re.search(r"250 2\.0\.0 TOKEN=(\S+)", text)
+            self.assertTrue(m, text)
+            tls.write(b"XRESUME ABORT %s\r\nQUIT\r\n" % m.group(1).encode())
+            c.sock.sendall(out.read())
+            time.sleep(0.1)
+            c.close()
+        lines = self.lab.wait_log(
+            self.mark, r"disconnect from .* ehlo=2 starttls=1 ", count=10)
+        self.assertFalse([l for l in lines if "starttls=0" in l])
+
     def test_helo_session_is_not_offered_xresume(self):
         # section 4.5: only after EHLO.
         c = lab.Conn(self.lab.host, self.lab.port)
