@@ -331,6 +331,33 @@ class ResumeSend(unittest.TestCase):
         print("\n  xresume cut: message %d octets, proxy c2s %d octets, "
               "offsets %s" % (size, st["c2s"], offsets), file=sys.stderr)
 
+    def test_xresume_cuts_in_headers_and_in_a_chunk_with_data_and_bdat(self):
+        # draft 6: a cut in the header (a few hundred octets in: the
+        # commands and a part of the first lines), then one in the middle
+        # of a BDAT chunk (or of DATA): each resumed, one copy, and the
+        # link carries the message about once.
+        port = self.need_xresume()
+        msg = build_message("headers xresume")
+        size = len(canonical(msg))
+        for extra in ([], ["--no-chunking"]):
+            self.lab.wait_queue_empty()
+            self.lab.clear_maildir("b")
+            # 1st connection: into the header; 2nd: a third of the data.
+            p = self.proxy(port, ["c2s:400", "c2s:%d" % (size // 3)])
+            rc, rep, err = self.send(msg, p.port,
+                                     args=["--tls", "none"] + extra)
+            self.assert_sent(rc, rep, err)
+            st = p.stop()
+            self.assertEqual(rep["connections"], "3", err[-3000:])
+            self.assert_delivered_once(msg, rep["queue_id"])
+            # The budget of the issue: the message, one checkpoint
+            # interval (1 MiB) per break, and the commands; in practice
+            # only what was in flight is sent twice.
+            self.assertLess(st["c2s"], size + 2 * 1048576 + 4096, st)
+            print("\n  xresume %s: message %d octets, proxy c2s %d octets"
+                  % ("DATA" if extra else "BDAT", size, st["c2s"]),
+                  file=sys.stderr)
+
     def test_xresume_lost_final_reply_is_done_not_a_duplicate(self):
         port = self.need_xresume()
         msg = build_message("lost reply xresume", lines=500)
