@@ -129,7 +129,14 @@ int main(int argc, char** argv)
     rs::EventPtr sweep;
     rs::mail::Server* server_ptr = nullptr;
     bool resume = config.boolean("smtpd_resume_enable");
+    // The spool as the process reaches it: relative to the queue
+    // directory, which is the working directory before and after a
+    // chroot into it (an absolute path would not exist in the jail).
     std::string spool_dir = rs::resumedb::spool_directory(config);
+    std::string queue_prefix = config.str("queue_directory") + "/";
+    if (spool_dir.starts_with(queue_prefix)) {
+        spool_dir.erase(0, queue_prefix.size());
+    }
 
     rs::mail::Server::Hooks hooks;
     hooks.pre_init = [&] {

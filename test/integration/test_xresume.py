@@ -662,6 +662,37 @@ class Configured(Base):
         s4.close()
         self.assertNotIn(token[:12], self.resumedb("-l"))
 
+    def test_a_chrooted_service_resumes(self):
+        # master.cf chroot=y (Debian's default for smtp): the spool is
+        # reached relative to the queue directory inside the jail.
+        etc = self.lab.etc
+        with open(os.path.join(etc, "master.cf"), "rb") as f:
+            saved = f.read()
+
+        def restore():
+            with open(os.path.join(etc, "master.cf"), "wb") as f:
+                f.write(saved)
+            self.reload()
+        self.addCleanup(restore)
+        subprocess.run(["postconf", "-c", etc, "-F", "%s:%d/inet/chroot = y"
+                        % (self.lab.host, self.lab.port)], check=True)
+        self.reload()
+        msg = make_message(5000, "chroot")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg)[:60000])
+        time.sleep(0.3)
+        s.cut()
+        self.lab.wait_log(self.mark, r"saved offset=")
+        s2, off = self.resume(token, msg, size=len(msg))
+        self.assertGreater(off, 0)
+        self.finish_data(s2, msg, off)
+        s2.close()
+        self.assert_one_copy(msg)
+        self.assertFalse([l for l in self.lab.log_since(self.mark)
+                          if "resume spool" in l and "warning" in l])
+
     def test_clients_outside_smtpd_resume_clients_are_not_offered_it(self):
         # section 4.5: smtpd_resume_clients decides who is offered it.
         self.configure(smtpd_resume_clients="127.0.1.0/24")
