@@ -60,6 +60,10 @@ int main(int argc, char** argv)
     std::signal(SIGPIPE, SIG_IGN);
 
     std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+        std::fputs(usage_text(), stdout);
+        return 0;
+    }
     auto parsed = parse_args(args);
     if (!parsed) {
         say(parsed.error().text);

@@ -203,6 +203,7 @@ void Sender::save_token()
 void Sender::forget_token()
 {
     token_.clear();
+    token_tls_ = false;
     if (state_) {
         auto r = state_->remove();
         if (!r && log_) {
@@ -387,7 +388,10 @@ Sender::Step Sender::converse(Conn& c, SSL_CTX* tls_ctx)
         }
         if (r->code == 220) {
             if (auto t = c.starttls(tls_ctx, sni_name(opts_.server.host)); !t) {
-                if (opts_.tls == TlsLevel::May) {
+                // A transfer begun under TLS stays under TLS: its token
+                // is never sent in the clear (draft 13.6, 17.8), so the
+                // failed handshake is only a break, tried again.
+                if (opts_.tls == TlsLevel::May && !token_tls_) {
                     tls_failed_ = true;
                 }
                 return broke(t.error(), "in the TLS handshake");
@@ -531,6 +535,14 @@ std::optional<Sender::Step> Sender::negotiate_resume(Conn& c,
 
     // "XRESUME <token>" ends its group: we need the offset before data.
     auto ask = [&](bool fresh) -> std::optional<Step> {
+        // A token got under TLS goes only over TLS: someone who made
+        // STARTTLS fail must not learn it. Try again later instead.
+        if (!fresh && !token_.empty() && token_tls_ && !c.tls()) {
+            quit(c);
+            return retry("4.7.0 " + srv
+                         + " did not give TLS; the transfer's token is "
+                           "sent only over TLS");
+        }
         sent_token = !fresh && !token_.empty();
         auto cmd =
             sent_token ? "XRESUME " + token_ : std::string("XRESUME NEW");
@@ -589,6 +601,7 @@ std::optional<Sender::Step> Sender::negotiate_resume(Conn& c,
                 continue;
             }
             token_ = x.token;
+            token_tls_ = c.tls();
             save_token();
             offset_ = x.offset;
             if (offset_ > 0) {

@@ -125,6 +125,7 @@ private:
     bool resume_off_ = false;
     /// Set when a STARTTLS handshake failed at level may: go plain.
     bool tls_failed_ = false;
+    bool token_tls_ = false; ///< token_ was given in a TLS session
     std::optional<StateFile> state_;
     /// Octets written by finished connections, and the current one.
     uint64_t wire_done_ = 0;

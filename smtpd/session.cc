@@ -1056,7 +1056,7 @@ void Session::dispatch(std::string line)
     } else if (name == "QUIT") {
         quit_cmd();
     } else if (name == "XRESUME") {
-        xresume_cmd(argv);
+        xresume_cmd(argv, line);
     } else if (name == "AUTH") {
         // No SASL yet: Postfix's answer when smtpd_sasl_auth_enable=no.
         reply("503 5.5.1 Error: authentication not enabled");

@@ -240,7 +240,8 @@ public:
     void vrfy_cmd(const std::vector<std::string>& argv);
     void etrn_cmd(const std::vector<std::string>& argv);
     void quit_cmd();
-    void xresume_cmd(const std::vector<std::string>& argv);
+    void xresume_cmd(const std::vector<std::string>& argv,
+                     const std::string& line);
     void starttls_cmd(const std::vector<std::string>& argv);
     void unknown_cmd(bool empty);
     void tls_ready();

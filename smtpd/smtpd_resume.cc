@@ -57,6 +57,8 @@ constexpr size_t REPLAY_LOW_WATER = 256 * 1024;
 
 const char* const UNAVAILABLE =
     "452 4.3.1 Resume not available now, send without resume";
+const char* const BUSY =
+    "451 4.3.0 Error: transfer in use by another session, try again later";
 
 // Message octets go to the session's spool entry as they are read.
 class SpoolTap : public OctetTap {
@@ -159,8 +161,17 @@ std::string Session::resume_client_key() const
     return network_of(addr_);
 }
 
-void Session::xresume_cmd(const std::vector<std::string>& argv)
+void Session::xresume_cmd(const std::vector<std::string>& argv,
+                          const std::string& line)
 {
+    // One space between the words, none around them (draft 5.1): the
+    // words joined by single spaces must give back the line.
+    size_t joined = argv.empty() ? 0 : argv.size() - 1;
+    for (const auto& a : argv) {
+        joined += a.size();
+    }
+    bool tidy = joined == line.size() && line.find('\t') == std::string::npos;
+
     // Offered to this client at all?
     if (!resume_offered()) {
         reply("502 5.5.1 Error: command not implemented");
@@ -182,7 +193,7 @@ void Session::xresume_cmd(const std::vector<std::string>& argv)
                     && resumedb::token_syntax_ok(argv[2]);
     bool is_token =
         argv.size() == 2 && !is_new && resumedb::token_syntax_ok(argv[1]);
-    if (!is_new && !is_abort && !is_token) {
+    if (!tidy || (!is_new && !is_abort && !is_token)) {
         reply("501 5.5.4 Syntax: XRESUME NEW|<token>|ABORT <token>");
         finish_cmd(false);
         return;
@@ -279,11 +290,14 @@ void Session::resume_claim(const std::string& token, int tries)
 {
     auto r = env_.spool->claim(token, resume_binding());
     if (!r) {
+        // A damaged or unreadable entry: a fresh start, in the same
+        // words as for any token we cannot resume (draft 5.4).
         log::warning("{}: resume: token={}: {}", qid_or_noqueue(),
                      resumedb::short_hash(token), r.error().text);
-        reply(UNAVAILABLE);
-        finish_cmd(false);
-        resume();
+        resume_new("new");
+        if (tries > 0) {
+            resume();
+        }
         return;
     }
     using Kind = resumedb::Claim::Kind;
@@ -292,10 +306,13 @@ void Session::resume_claim(const std::string& token, int tries)
     case Kind::busy: {
         // The old session still holds it: it was asked to let go; try
         // again shortly, reading nothing from the client meanwhile.
+        // The owner may be finishing the message (cleanup is slow):
+        // then the outcome is not known yet, and "send without resume"
+        // could queue a second copy. The client is told to come back.
         if (tries >= CLAIM_TRIES) {
             log::info("{}: resume: token={} still owned by another session",
                       qid_or_noqueue(), hash);
-            reply(UNAVAILABLE);
+            reply(BUSY);
             finish_cmd(false);
             resume();
             return;
@@ -325,6 +342,17 @@ void Session::resume_claim(const std::string& token, int tries)
         return;
     }
     case Kind::partial: {
+        // Data pipelined behind the command while we waited for the
+        // old owner cannot know the offset: start over, so that what
+        // the client sends is a whole message (draft 5.4, 12). The
+        // entry stays for a well-behaved retry.
+        if (!pending_input(1).empty()) {
+            log::info("{}: resume: token={} pipelined: starting over",
+                      qid_or_noqueue(), hash);
+            r->entry.reset();
+            resume_new("new");
+            break;
+        }
         int64_t offset = r->entry->offset();
         std::string digest = r->entry->sha256();
         resume_own(std::move(r->entry), token);
@@ -358,7 +386,8 @@ void Session::resume_claim(const std::string& token, int tries)
         // Nothing we can resume: a fresh start, in the same words as NEW
         // so that a guesser learns nothing.
         if (r->kind == Kind::mismatch) {
-            log::info("{}: resume: token={} envelope mismatch",
+            log::info("{}: resume: token={} binding mismatch (envelope, "
+                      "client network or TLS)",
                       qid_or_noqueue(), hash);
         }
         resume_new("new");

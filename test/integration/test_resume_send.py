@@ -358,6 +358,27 @@ class ResumeSend(unittest.TestCase):
                   % ("DATA" if extra else "BDAT", size, st["c2s"]),
                   file=sys.stderr)
 
+    def test_xresume_token_from_tls_is_never_sent_in_the_clear(self):
+        # draft 13.6, 17.8: the first connection uses TLS and is cut in
+        # the data; the second is cut in the TLS handshake. The third
+        # must use TLS again (not fall back to plaintext with the token)
+        # and resume.
+        port = self.need_xresume()
+        if not self.lab.tls:
+            self.skipTest("the lab has no TLS (LAB_TLS=1)")
+        msg = build_message("tls token")
+        mark = self.lab.log_mark()
+        p = self.proxy(port, ["c2s:300000:rst", "s2c:700:rst", "pass"])
+        rc, rep, err = self.send(msg, p.port)
+        self.assert_sent(rc, rep, err)
+        self.assertEqual(rep["resumes"], "1", err[-3000:])
+        lines = self.lab.log_since(mark)
+        self.assertFalse([l for l in lines if "binding mismatch" in l],
+                         "\n".join(lines[-30:]))
+        self.assertNotRegex(err, r"> XRESUME [A-Za-z0-9_-]{16}",
+                            "the token went out in the clear")
+        self.assert_delivered_once(msg, rep["queue_id"])
+
     def test_xresume_lost_final_reply_is_done_not_a_duplicate(self):
         port = self.need_xresume()
         msg = build_message("lost reply xresume", lines=500)

@@ -220,7 +220,10 @@ class Resume(Base):
         c.reply()
         for bad in (b"XRESUME\r\n", b"XRESUME NEW NEW\r\n",
                     b"XRESUME bad/token!\r\n", b"XRESUME ABORT\r\n",
-                    b"XRESUME " + b"A" * 65 + b"\r\n"):
+                    b"XRESUME " + b"A" * 65 + b"\r\n",
+                    b"XRESUME  NEW\r\n", b"XRESUME NEW \r\n",
+                    b"XRESUME\tNEW\r\n", b"XRESUME ABORT  " + b"A" * 24
+                    + b"\r\n"):
             c.send(bad)
             r = c.reply()
             self.assertTrue(r[-1].startswith("501 5.5.4"), (bad, r))
@@ -457,6 +460,32 @@ class Resume(Base):
         self.assertEqual(w.get("OFFSET"), "0")
         self.assertNotEqual(w.get("TOKEN"), token)
         s5.close()
+
+    def test_data_pipelined_behind_a_delayed_token_starts_over(self):
+        # draft 5.4, 12: the old session still owns the transfer, so the
+        # answer to "XRESUME token" is delayed; a client that sent its
+        # data behind it meanwhile gets a fresh start, and its (whole)
+        # message arrives once, never spliced onto the stored part.
+        msg = make_message(3000, "pipelined")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg)[:30000])
+        time.sleep(0.3)
+        s2 = Session(self.lab, size=len(msg))
+        s2.send(b"XRESUME %s\r\n" % token.encode())
+        time.sleep(0.02)
+        s2.send(b"DATA\r\n" + stuff(msg) + b".\r\n")
+        r = s2.c.reply()
+        w = words(r)
+        self.assertEqual(w.get("OFFSET"), "0", r)
+        self.assertNotEqual(w.get("TOKEN"), token, r)
+        self.assertTrue(s2.c.reply()[-1].startswith("354"))
+        r = s2.c.reply()
+        self.assertTrue(r[-1].startswith("250 2.0.0 Ok: queued as"), r)
+        s2.close()
+        s.close()
+        self.assert_one_copy(msg)
 
     def test_another_client_network_cannot_resume(self):
         # section 9.2: bound to the client's network (/24 by default);
