@@ -24,9 +24,11 @@
 //   the only place a checkpoint may cut, so the digest of the committed
 //   prefix never needs the data to be read back.
 // BUGS
-//   create() reads every meta file to count the totals and the client's
-//   entries, and create() and claim() run a full expire() first: the
-//   cost grows with the number of entries.
+//   create() reads the meta file of every partial entry to count the
+//   totals and the client's entries (tombstones are skipped by their
+//   missing data file), and create() and claim() run a full expire() at
+//   most every 5 seconds: the cost still grows with the number of
+//   unfinished transfers.
 //
 //   list() and check() find out whether an entry is owned by taking its
 //   lock for a moment; a claim at that very moment sees "busy" and must
@@ -762,8 +764,10 @@ private:
 
     int dir() const { return sh_->dir.get(); }
     std::map<std::string, unsigned> scan();
-    std::vector<Found> collect();
+    std::vector<Found> collect(bool partial_only = false);
     bool due(const Meta& m, std::time_t t) const;
+    void maybe_expire(std::time_t t);
+    std::time_t last_expire_ = 0;
     Result<void> ask_takeover(const std::string& id);
 };
 
@@ -796,11 +800,14 @@ std::map<std::string, unsigned> SpoolImpl::scan()
 }
 
 // Every entry whose meta file is valid.
-std::vector<Found> SpoolImpl::collect()
+std::vector<Found> SpoolImpl::collect(bool partial_only)
 {
+    // A partial entry always has its data file and a tombstone never
+    // keeps one for long, so `partial_only` skips most tombstones
+    // without reading their meta files.
     std::vector<Found> out;
     for (const auto& [id, kinds] : scan()) {
-        if ((kinds & META) == 0) {
+        if ((kinds & META) == 0 || (partial_only && (kinds & DATA) == 0)) {
             continue;
         }
         auto m = read_meta(dir(), id);
@@ -841,17 +848,18 @@ Result<Created> SpoolImpl::create(std::string_view binding,
         return fail("resume: bad declared size or client key", EINVAL);
     }
 
-    // What is due goes first, so that it does not count against anyone.
+    // What is due does not count against anyone; the sweep that
+    // removes it runs every few seconds, not at every create.
     std::time_t t = now();
-    expire(t);
+    maybe_expire(t);
 
     // The quotas: octets over all partial entries, each charged the
     // larger of what it holds and what it announced; entries per client.
     const Limits& l = sh_->limits;
     int64_t charged = 0;
     int of_client = 0;
-    for (const Found& f : collect()) {
-        if (f.meta.state != State::partial) {
+    for (const Found& f : collect(true)) {
+        if (f.meta.state != State::partial || due(f.meta, t)) {
             continue;
         }
         charged += std::max(f.stored, f.meta.declared);
@@ -940,7 +948,8 @@ Result<Claim> SpoolImpl::claim(std::string_view token, std::string_view binding)
     if (!token_syntax_ok(token)) {
         return none;
     }
-    expire(now());
+    std::time_t t = now();
+    maybe_expire(t);
     std::string hash = sha256_hex(token);
     std::string id = hash.substr(0, ID_LEN);
     std::string want_binding = sha256_hex(binding);
@@ -949,6 +958,10 @@ Result<Claim> SpoolImpl::claim(std::string_view token, std::string_view binding)
     // binding's; and what it says when it is a tombstone.
     auto look = [&](const Meta& m) -> std::optional<Claim> {
         if (CRYPTO_memcmp(m.hash.data(), hash.data(), 64) != 0) {
+            return Claim{};
+        }
+        // A tombstone past its TTL is forgotten, swept or not.
+        if (m.state != State::partial && due(m, t)) {
             return Claim{};
         }
         if (CRYPTO_memcmp(m.binding.data(), want_binding.data(), 64) != 0) {
@@ -998,6 +1011,15 @@ Result<Claim> SpoolImpl::claim(std::string_view token, std::string_view binding)
     }
     if (auto answer = look(*m)) {
         return std::move(*answer);
+    }
+
+    // Past its TTL or lifetime, and nobody holds it: gone, as the next
+    // sweep would have it.
+    if (due(*m, t)) {
+        if (auto ok = remove_files(dir(), id); !ok) {
+            return tl::unexpected(ok.error());
+        }
+        return none;
     }
     if (auto ok = unlink_at(dir(), file(id, WANT)); !ok) {
         return tl::unexpected(ok.error());
@@ -1086,6 +1108,19 @@ Result<bool> SpoolImpl::abort(std::string_view token)
         return tl::unexpected(ok.error());
     }
     return true;
+}
+
+// The full sweep, at most every EXPIRE_EVERY seconds from create() and
+// claim(): it reads every entry, which is too dear for each command.
+void SpoolImpl::maybe_expire(std::time_t t)
+{
+    constexpr std::time_t EXPIRE_EVERY = 5;
+    if (last_expire_ != 0 && t >= last_expire_
+        && t - last_expire_ < EXPIRE_EVERY) {
+        return;
+    }
+    last_expire_ = t;
+    expire(t);
 }
 
 int SpoolImpl::expire(std::time_t t)
