@@ -262,6 +262,7 @@ public:
     void resume_flush();
     void resume_drop(const char* why);
     void resume_checkpoint(bool force);
+    void resume_commit(bool force);
     void resume_take_buffered();
     void resume_save();
     void resume_verdict(const std::string& reply);

@@ -183,9 +183,6 @@ void Session::end_of_message(bool bdat)
     } else if (!txn_.stream || txn_.replay_failed) {
         st.status = cleanup::STAT_WRITE;
     } else {
-        // The whole message is on disk before cleanup decides, so that a
-        // failure there leaves it resumable at its full length.
-        resume_checkpoint(true);
         busy_ = true;
         std::weak_ptr<Session> weak = weak_from_this();
         txn_.stream->finish(0, [weak, bdat](Result<cleanup::Status> r) {

@@ -528,6 +528,11 @@ void Session::resume_checkpoint(bool force)
         }
     }
 
+    resume_commit(force);
+}
+
+void Session::resume_commit(bool force)
+{
     // Commit what is stored: by size or time, or now.
     if (!txn_.resume || (!force && !txn_.resume->checkpoint_due())) {
         return;
@@ -608,8 +613,16 @@ void Session::resume_verdict(const std::string& reply_text)
         r = txn_.resume->refuse(reply_text);
         log::info("{}: resume: token={} refused", qid_or_noqueue(),
                   txn_.resume_hash);
+    } else {
+        // A temporary failure keeps the whole message for a resume: it
+        // is committed now, not before cleanup's answer, since a queued
+        // message (the usual case) needs no more than its tombstone.
+        resume_commit(true);
+        if (txn_.resume) {
+            log::info("{}: resume: token={} saved offset={}", qid_or_noqueue(),
+                      txn_.resume_hash, txn_.resume->offset());
+        }
     }
-    // A temporary failure keeps the whole message for a resume.
     if (!r) {
         log::warning("{}: resume: token={}: {}", qid_or_noqueue(),
                      txn_.resume_hash, r.error().text);
