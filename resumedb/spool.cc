@@ -375,8 +375,12 @@ Result<Meta> read_meta(int dir, const std::string& id)
 }
 
 // Replace ID.meta atomically: a complete new file, on disk, then
-// renamed over the old one, then the directory on disk too.
-Result<void> write_meta(int dir, const std::string& id, const Meta& m)
+// renamed over the old one, then the directory on disk too. Without
+// `durable` the two syncs are left out: for a state whose loss in a
+// crash costs nothing (a new entry at offset 0 is answered like an
+// unknown token; a resume count only bounds abuse), still never torn.
+Result<void> write_meta(int dir, const std::string& id, const Meta& m,
+                        bool durable = true)
 {
     auto text = format_meta(m);
     if (!text) {
@@ -388,7 +392,7 @@ Result<void> write_meta(int dir, const std::string& id, const Meta& m)
         return tl::unexpected(fd.error());
     }
     auto ok = pwrite_all(fd->get(), *text, 0, tmp);
-    if (ok) {
+    if (ok && durable) {
         ok = fsync_fd(fd->get(), tmp);
     }
     fd->reset();
@@ -399,6 +403,9 @@ Result<void> write_meta(int dir, const std::string& id, const Meta& m)
         // Nothing committed; the temporary file would only be residue.
         (void)unlink_at(dir, tmp);
         return ok;
+    }
+    if (!durable) {
+        return {};
     }
     return fsync_fd(dir, "spool directory");
 }
@@ -927,7 +934,7 @@ Result<Created> SpoolImpl::create(std::string_view binding,
         m.sha256 = digest_so_far(ctx.get());
         m.created = t;
         m.updated = t;
-        if (auto ok = write_meta(dir(), id, m); !ok) {
+        if (auto ok = write_meta(dir(), id, m, false); !ok) {
             (void)remove_files(dir(), id);
             return tl::unexpected(ok.error());
         }
@@ -1065,7 +1072,7 @@ Result<Claim> SpoolImpl::claim(std::string_view token, std::string_view binding)
 
     m->resumes += 1;
     m->updated = now();
-    if (auto ok = write_meta(dir(), id, *m); !ok) {
+    if (auto ok = write_meta(dir(), id, *m, false); !ok) {
         return tl::unexpected(ok.error());
     }
     Claim out;
