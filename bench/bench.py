@@ -183,64 +183,76 @@ def part_throughput(lab, cfg, fails, results):
 
 # ---- concurrency -----------------------------------------------------------
 
-def part_concurrency(lab, cfg, fails, results, tag):
-    """Idle and trickling sessions held open; memory and banner latency."""
+def hold_run(lab, cfg, results, fails, side, n, mode, hold):
+    """One holdconns.py run; its counts, with memory read while held."""
     here = os.path.dirname(os.path.abspath(__file__))
+    lab.wait_no_children(timeout=60)
+    base = lab.memory(side)
+    res_file = os.path.join(results["_work"],
+                            "hold-%s-%d-%s.json" % (side, n, mode))
+    loaded = res_file + ".loaded"
+    for f in (res_file, loaded, loaded + ".read"):
+        if os.path.exists(f):
+            os.unlink(f)
+    cmd = ["/usr/bin/python3", os.path.join(here, "holdconns.py"),
+           "--port", str(lab.port(side)), "--count", str(n),
+           "--mode", "idle" if mode == "cold" else mode,
+           "--hold", str(hold), "--rcpt", "null@" + lab.domain,
+           "--loaded-file", loaded, "--out", res_file]
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd)
+
+    # Memory is read while the clients hold their sessions: holdconns.py
+    # creates `loaded` when every client holds its session or has given
+    # up and the probes are done, and waits for `loaded.read`.
+    mem = None
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline and p.poll() is None:
+        if os.path.exists(loaded):
+            mem = lab.memory(side)
+            open(loaded + ".read", "w").close()
+            break
+        time.sleep(0.2)
+    try:
+        p.wait(timeout=300)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        fails.add("holdconns %s %d %s did not end" % (side, n, mode))
+    try:
+        with open(res_file) as f:
+            h = json.load(f)
+    except (OSError, ValueError):
+        fails.add("holdconns %s %d %s: no result" % (side, n, mode))
+        return None
+    h.update({"side": side, "n": n, "mode": mode, "mem_base": base,
+              "mem": mem, "seconds": time.monotonic() - t0})
+    log("%s %d %s: %d banners, %d held to the end, %d in DATA, probe "
+        "banner %s s, PSS %.1f MiB (%.0f s)" % (
+            side, n, mode, h["banners"], h["open_at_end"], h["data"],
+            "%.4f" % h["probe_median"] if h["probe_median"] is not None
+            else "none", (mem or {}).get("pss", 0) / 2**20, h["seconds"]))
+    return h
+
+
+def part_concurrency(lab, cfg, fails, results, tag):
+    """Idle and trickling sessions held open; memory and banner latency.
+
+    Each server first gets a cold start (its first N clients after a
+    reload, reported as such), then the idle and trickle runs."""
     out = []
+    results["concurrency"] = out
     for n in cfg["idle"]:
         # Enough sessions per process that 10,000 fit in ten processes.
-        per = 1000
-        lab.swap("-o", "smtpd_sessions_per_process=%d" % per)
-        for mode in ("idle", "trickle"):
-            for side in SIDES:
-                lab.wait_no_children(timeout=60)
-                base = lab.memory(side)
-                res_file = os.path.join(results["_work"],
-                                        "hold-%s-%d-%s.json" % (side, n, mode))
-                stop_file = res_file + ".loaded"
-                cmd = ["/usr/bin/python3", os.path.join(here, "holdconns.py"),
-                       "--port", str(lab.port(side)), "--count", str(n),
-                       "--mode", mode, "--hold", str(cfg["hold_seconds"]),
-                       "--rcpt", "null@" + lab.domain,
-                       "--loaded-file", stop_file, "--out", res_file]
-                mark = lab.log_mark()
-                p = subprocess.Popen(cmd)
-                # Memory is read while the clients hold their sessions:
-                # holdconns.py writes stop_file when all that will get a
-                # banner have it and the probes are done.
-                mem = None
-                deadline = time.monotonic() + 600
-                while time.monotonic() < deadline and p.poll() is None:
-                    if os.path.exists(stop_file):
-                        mem = lab.memory(side)
-                        open(stop_file + ".read", "w").close()
-                        break
-                    time.sleep(0.2)
-                try:
-                    p.wait(timeout=300)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-                    fails.add("holdconns %s %d %s did not end" % (side, n,
-                                                                  mode))
-                try:
-                    with open(res_file) as f:
-                        h = json.load(f)
-                except (OSError, ValueError):
-                    fails.add("holdconns %s %d %s: no result" % (side, n,
-                                                                 mode))
-                    continue
-                h.update({"side": side, "n": n, "mode": mode,
-                          "mem_base": base, "mem": mem})
-                out.append(h)
-                results["concurrency"] = out
-                log("%s %d %s: %d banners, %d still open at the end, "
-                    "probe banner %s, PSS %s" % (
-                        side, n, mode, h["banners"], h["open_at_end"],
-                        h["probe_median"], mem and mem["pss"]))
-                # Sessions the server dropped while they were held (other
-                # than at its own timeout) would be a failure of holding.
-                lab.wait_no_children(timeout=120)
+        lab.swap()
+        lab.swap("-o", "smtpd_sessions_per_process=1000")
+        for side in SIDES:
+            for mode in ("cold", "idle", "trickle"):
+                h = hold_run(lab, cfg, results, fails, side, n, mode,
+                             0 if mode == "cold" else cfg["hold_seconds"])
+                if h:
+                    out.append(h)
+    lab.swap()
     return out
 
 

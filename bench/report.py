@@ -142,40 +142,56 @@ def concurrency_section(r, out, plots, t, stem, out_dir):
     if not rows:
         return
     out.append("## Idle and trickling sessions\n")
-    out.append("N clients connect at once (a bounded number of connects in "
-               "flight), read the banner, send EHLO and hold the session "
-               "(idle), or go on to MAIL, RCPT, DATA and send one short line "
-               "every couple of seconds (trickle). resume-smtpd runs with "
-               "`-o smtpd_sessions_per_process=1000`; Postfix's smtpd with "
-               "its default_process_limit of 100. Memory is the sum over "
-               "the server's smtpd processes, read while the sessions are "
-               "held; per session = (loaded - before) / sessions served. "
-               "Probe: a new client's time to banner while the others are "
-               "held (median of the probes; 'none' = no banner within the "
-               "probe timeout).\n")
-    out.append("| server | N | mode | got banner | held to the end | "
-               "processes | RSS MiB | PSS MiB | PSS KiB/session | "
-               "probe banner s | probes answered |")
-    out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("N clients connect at once (at most 500 connects in flight, "
+               "3 s connect timeout), wait up to 10 s for the banner, send "
+               "EHLO and hold the session: *idle* does nothing more, "
+               "*trickle* goes on to MAIL, RCPT, DATA and sends one short "
+               "header line every 2 s, never the final dot. *cold* is the "
+               "first idle run right after a reload (no smtpd process "
+               "running yet); the idle and trickle runs follow it. "
+               "resume-smtpd runs with `-o smtpd_sessions_per_process=1000`; "
+               "Postfix's smtpd with its default_process_limit of 100. "
+               "Memory is the sum over the server's smtpd processes from "
+               "/proc/PID/smaps_rollup, read while the sessions are held. "
+               "PSS per session = total PSS / sessions holding a banner "
+               "(what the target is checked against); marginal = (PSS "
+               "loaded - PSS before) / the same. Probe: time to banner of "
+               "10 new clients while the others are held (median; 'none' = "
+               "no banner within 5 s).\n")
+    out.append("| server | N | mode | got banner | held to the end | in DATA "
+               "| processes | RSS MiB | PSS MiB | PSS KiB/session | "
+               "marginal KiB/session | probe banner s | probes answered |")
+    out.append("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+               "---:|")
     for h in rows:
         mem, base = h.get("mem") or {}, h.get("mem_base") or {}
         served = max(1, h["banners"])
-        per = ((mem.get("pss", 0) - base.get("pss", 0)) / served
-               if mem else None)
-        h["pss_per_session"] = per
+        h["pss_per_session"] = mem.get("pss", 0) / served if mem else None
+        marg = ((mem.get("pss", 0) - base.get("pss", 0)) / served
+                if mem else None)
         pm = h.get("probe_median")
-        out.append("| %s | %d | %s | %d | %d | %s | %.1f | %.1f | %s | %s | "
-                   "%d/%d |" % (
+        out.append("| %s | %d | %s | %d | %d | %s | %s | %.1f | %.1f | %s | "
+                   "%s | %s | %d/%d |" % (
                        "resume-smtpd" if h["side"] == "ours" else "Postfix",
                        h["n"], h["mode"], h["banners"], h["open_at_end"],
+                       h["data"] if h["mode"] == "trickle" else "-",
                        mem.get("procs", "-"), mem.get("rss", 0) / 2**20,
-                       mem.get("pss", 0) / 2**20, kib(per),
-                       "%.3f" % pm if pm is not None else "none",
+                       mem.get("pss", 0) / 2**20, kib(h["pss_per_session"]),
+                       kib(marg), "%.4f" % pm if pm is not None else "none",
                        h["probes_ok"], h["probes"]))
     out.append("")
-    for h in rows:
-        if h["side"] == "ours" and h["mode"] == "idle":
-            n = h["n"]
+    errs = ["%s %d %s: %s" % ("resume-smtpd" if h["side"] == "ours"
+                              else "Postfix", h["n"], h["mode"],
+                              ", ".join("%s x%d" % kv for kv in
+                                        sorted(h["errors"].items())))
+            for h in rows if h.get("errors")]
+    if errs:
+        out.append("Clients that gave up (connect = no TCP connection in "
+                   "3 s, i.e. the listen queue was full; TimeoutError = no "
+                   "banner or reply in time):\n")
+        for e in errs:
+            out.append("- " + e)
+        out.append("")
     big = [h for h in rows if h["side"] == "ours" and h["mode"] == "idle"]
     if big:
         h = max(big, key=lambda x: x["n"])
@@ -186,7 +202,8 @@ def concurrency_section(r, out, plots, t, stem, out_dir):
               "<= %d KiB" % T_IDLE_KIB, "%.1f KiB (%d of %d served)"
               % (per / KIB, h["banners"], h["n"]),
               per / KIB <= T_IDLE_KIB and h["banners"] >= h["n"],
-              max(0.0, per / KIB / T_IDLE_KIB - 1))
+              max(0.0, per / KIB / T_IDLE_KIB - 1,
+                  1 - h["banners"] / max(1, h["n"])))
 
 
 def badlink_section(r, out, plots, t, stem, out_dir):
