@@ -256,6 +256,7 @@ class Link:
             except (OSError, ValueError):
                 pass
         return {"c2s": st.get("c2s", 0), "s2c": st.get("s2c", 0),
+                "c2s_delivered": st.get("c2s_delivered"),
                 "connections_link": st.get("connections", 0),
                 "breaks": cuts, "wire_bytes": wire}
 
@@ -347,7 +348,9 @@ def part_badlink(lab, quick, fails, work, tag, sender, link_mode, log):
             "reached the server; what was in flight is lost.")
     res["notes"].append(
         "Octets on the link = client-to-server payload octets that entered "
-        "the link, over all connections (commands included). The plain "
+        "the link, over all connections (commands included; what was in "
+        "flight at a break counts, as it used the link); crossed = those "
+        "that reached the server side. The plain "
         "sender (smtplib, whole message on every attempt) goes to "
         "Postfix's smtpd; the resume-capable one to resume-smtpd. Every "
         "message goes to the discard transport; delivered = logged "

@@ -214,16 +214,20 @@ def badlink_section(r, out, plots, t, stem, out_dir):
     for line in b.get("notes", []):
         out.append(line + "\n")
     out.append("| link | message | sender | server | delivered | copies | "
-               "octets on the link (c->s) | / size | time s | connections "
-               "| breaks | resumes |")
-    out.append("|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
+               "octets on the link (c->s) | / size | crossed / size | "
+               "time s | connections | breaks | resumes |")
+    out.append("|---|---:|---|---|---|---:|---:|---:|---:|---:|---:|---:|"
+               "---:|")
     for x in b.get("runs", []):
-        out.append("| %s | %d MiB | %s | %s | %s | %d | %d | %.3f | %.1f | "
-                   "%d | %d | %s |" % (
+        crossed = x.get("c2s_delivered")
+        out.append("| %s | %d MiB | %s | %s | %s | %d | %d | %.3f | %s | "
+                   "%.1f | %d | %d | %s |" % (
                        x["link"], x["size"] // 2**20, x["sender"],
                        "resume-smtpd" if x["side"] == "ours" else "Postfix",
                        "yes" if x["delivered"] else "**no**", x["copies"],
-                       x["c2s"], x["c2s"] / x["size"], x["seconds"],
+                       x["c2s"], x["c2s"] / x["size"],
+                       "%.3f" % (crossed / x["size"]) if crossed is not None
+                       else "-", x["seconds"],
                        x["connections"], x["breaks"],
                        x.get("resumes", "-")))
     out.append("")
