@@ -346,6 +346,9 @@ def main():
     ap.add_argument("--only", default="throughput,concurrency,badlink,"
                     "safety")
     ap.add_argument("--sender", default=None)
+    ap.add_argument("--note", default="",
+                    help="a sentence for the report (e.g. the machine "
+                    "was shared)")
     ap.add_argument("--link", default="auto",
                     choices=("auto", "netns", "proxy"))
     a = ap.parse_args()
@@ -381,6 +384,7 @@ def main():
         "ports": {"ours": lab.ours_port, "ref": lab.ref_port},
         "cfg": cfg,
         "parts": parts,
+        "note": a.note,
     }
     log("lab %s: resume-smtpd on 127.0.0.1:%d, Postfix smtpd on :%d; "
         "%s mode" % (lab.dir, lab.ours_port, lab.ref_port,
