@@ -403,6 +403,10 @@ def main():
                 lab, a.quick, fails, work, a.tag, a.sender, a.link, log)
     except KeyboardInterrupt:
         fails.add("interrupted")
+    except Exception as e:  # noqa: BLE001 - a broken part still reports
+        import traceback
+        traceback.print_exc()
+        fails.add("part failed: %r" % e)
     finally:
         results["seconds"] = time.monotonic() - t0
         results["load_end"] = os.getloadavg()
