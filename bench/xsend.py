@@ -48,6 +48,20 @@ class Broken(Exception):
     """The connection broke or timed out."""
 
 
+class Refused(Exception):
+    """A permanent (5xx) reply: trying again would not help."""
+
+
+def check(reply, want, what):
+    """Broken unless the last line starts with want; Refused on 5xx."""
+    last = reply[-1]
+    if last.startswith(want):
+        return
+    if last.startswith("5"):
+        raise Refused("%s: %s" % (what, last))
+    raise Broken("%s: %s" % (what, last))
+
+
 class Conn:
     """A raw SMTP connection that counts the octets it sends."""
 
@@ -115,19 +129,14 @@ def session(c, sender, rcpt, size, token, msg, keep):
         raise Broken("EHLO: " + r[-1])
     if not any(l[4:].upper().startswith("XRESUME") for l in r):
         raise Broken("no XRESUME offered")
-    r = c.cmd("MAIL FROM:<%s> SIZE=%d" % (sender, size))
-    if not r[-1].startswith("250"):
-        raise Broken("MAIL: " + r[-1])
-    r = c.cmd("RCPT TO:<%s>" % rcpt)
-    if not r[-1].startswith("250"):
-        raise Broken("RCPT: " + r[-1])
+    check(c.cmd("MAIL FROM:<%s> SIZE=%d" % (sender, size)), "250", "MAIL")
+    check(c.cmd("RCPT TO:<%s>" % rcpt), "250", "RCPT")
     r = c.cmd("XRESUME %s" % (token or "NEW"))
     last = r[-1]
     if last.startswith("250") and " DONE" in last:
         qid = dict(WORDS.findall(last)).get("QUEUEID", "")
         return "done", token, qid, None
-    if not last.startswith("250"):
-        raise Broken("XRESUME: " + last)
+    check(r, "250", "XRESUME")
     w = dict(WORDS.findall(last))
     new_token = w["TOKEN"]
     keep["token"] = new_token
@@ -142,13 +151,10 @@ def session(c, sender, rcpt, size, token, msg, keep):
             raise Broken("prefix digest differs at %d" % off)
         resumed = off
         keep["offsets"].append(off)
-    r = c.cmd("DATA")
-    if not r[-1].startswith("354"):
-        raise Broken("DATA: " + r[-1])
+    check(c.cmd("DATA"), "354", "DATA")
     c.send(stuff(msg[off:]) + b".\r\n")
     r = c.reply()
-    if not r[-1].startswith("250"):
-        raise Broken("end of data: " + r[-1])
+    check(r, "250", "end of data")
     try:
         c.cmd("QUIT")
     except Broken:
@@ -172,6 +178,11 @@ def send_resumable(host, port, msg, sender, rcpt, a):
                                              keep["token"], msg, keep)
             st["status"], st["queue_id"] = "delivered", qid
             st["wire_octets"] += c.sent
+            break
+        except Refused as e:
+            st["status"], st["reason"] = "refused", str(e)
+            if c is not None:
+                st["wire_octets"] += c.sent
             break
         except (Broken, OSError, KeyError, ValueError) as e:
             st["reason"] = str(e)
@@ -216,6 +227,14 @@ def send_plain(host, port, msg, sender, rcpt, a):
             except (smtplib.SMTPException, OSError):
                 pass
             break
+        except (smtplib.SMTPResponseException, smtplib.SMTPSenderRefused,
+                smtplib.SMTPRecipientsRefused, smtplib.SMTPDataError) as e:
+            code = getattr(e, "smtp_code", 0) or 0
+            st["reason"] = str(e)[:200]
+            if 500 <= code < 600:
+                st["status"] = "refused"
+                break
+            time.sleep(0.2)
         except (smtplib.SMTPException, OSError) as e:
             st["reason"] = str(e)[:200]
             time.sleep(0.2)
