@@ -72,9 +72,9 @@ def throughput_section(r, out, plots, t, stem, out_dir):
     out.append("smtp-source (Postfix's), one connection per message, one "
                "recipient; messages per second from the first connection "
                "to the last reply (min / median / max of %d repetitions, "
-               "the two servers alternately); CPU is utime+stime of the "
-               "smtpd processes per message (median). Ratio = median "
-               "ours / median Postfix.\n" % r["cfg"]["reps"])
+               "the two servers alternately); CPU is the CPU time (user and "
+               "system, from schedstat) of the side's smtpd processes per "
+               "message (median). Ratio = median ours / median Postfix.\n" % r["cfg"]["reps"])
     for transport in ("discard", "maildir"):
         rows = [c for c in cells if c["transport"] == transport]
         if not rows:
