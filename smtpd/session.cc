@@ -935,15 +935,27 @@ static bool valid_utf8(std::string_view s)
     return true;
 }
 
-bool Session::forbidden(const std::string& verb, const std::string& line) const
+bool Session::forbidden(const std::string& verb) const
 {
+    // A message header sent as a command ("Subject: ...") means the
+    // client is not speaking SMTP at all: Postfix hangs up on it too.
+    size_t colon = verb.find(':');
+    if (colon != std::string::npos && colon > 0
+        && std::all_of(verb.begin(), verb.begin() + colon, [](char c) {
+               return c > ' ' && c < 127;
+           })) {
+        return true;
+    }
+
+    // smtpd_forbidden_commands names and patterns, matched against the
+    // command name (the first word), as Postfix matches them.
     for (const auto& v : cfg_.forbidden_verbs) {
         if (text::iequals(v, verb)) {
             return true;
         }
     }
     for (const auto& re : cfg_.forbidden_patterns) {
-        if (std::regex_search(line, re)) {
+        if (std::regex_search(verb, re)) {
             return true;
         }
     }
@@ -952,10 +964,17 @@ bool Session::forbidden(const std::string& verb, const std::string& line) const
 
 void Session::dispatch(std::string line)
 {
-    // The verb is the first word; the rest is for the command.
-    size_t sp = line.find_first_of(" \t");
-    std::string verb = line.substr(0, sp);
-    std::string args = sp == std::string::npos ? "" : line.substr(sp);
+    // The verb is the first word, after any white space; the rest is for
+    // the command. Postfix reads a command as a C string, so a NUL ends
+    // it: what follows is not looked at (checked against Postfix 3.7).
+    std::string_view cline(line.data(), std::min(line.find('\0'), line.size()));
+    size_t vb = cline.find_first_not_of(" \t");
+    size_t sp =
+        vb == std::string_view::npos ? vb : cline.find_first_of(" \t", vb);
+    std::string verb(vb == std::string_view::npos ? std::string_view()
+                                                  : cline.substr(vb, sp - vb));
+    std::string args(sp == std::string_view::npos ? std::string_view()
+                                                  : cline.substr(sp));
 
     // With SMTPUTF8 on, a line that is not UTF-8 is refused before it is
     // parsed, as Postfix does: an error, but not a command of the
@@ -970,22 +989,10 @@ void Session::dispatch(std::string line)
 
     // An empty line is an error of its own; Postfix counts it toward
     // the error limits but not among the commands of the disconnect line.
-    if (text::trim(line).empty()) {
+    if (text::trim(cline).empty()) {
         where_ = "UNKNOWN";
         cmd_slot_ = -1;
         unknown_cmd(true);
-        return;
-    }
-
-    // Known ways other protocols start (HTTP through a proxy, say):
-    // Postfix hangs up on them.
-    if (forbidden(verb, line)) {
-        where_ = "UNKNOWN";
-        counters_.started("unknown");
-        log::warning("non-SMTP command from {}: {}", namaddr_,
-                     text::printable(line));
-        reply("221 2.7.0 Error: I can break rules, too. Goodbye.");
-        close_after_reply();
         return;
     }
 
@@ -995,6 +1002,18 @@ void Session::dispatch(std::string line)
             cmd = &c;
             break;
         }
+    }
+
+    // Known ways other protocols start (HTTP through a proxy, say):
+    // Postfix hangs up on them. Only an unknown verb can be one.
+    if (cmd == nullptr && forbidden(verb)) {
+        where_ = "UNKNOWN";
+        counters_.started("unknown");
+        log::warning("non-SMTP command from {}: {}", namaddr_,
+                     text::printable(line));
+        reply("221 2.7.0 Error: I can break rules, too. Goodbye.");
+        close_after_reply();
+        return;
     }
     if (cmd == nullptr) {
         where_ = "UNKNOWN";
@@ -1021,7 +1040,7 @@ void Session::dispatch(std::string line)
 
     where_ = std::string(cmd->name);
     cmd_slot_ = counters_.started(cmd->name);
-    auto argv = split_words(line);
+    auto argv = split_words(cline);
     std::string_view name = cmd->name;
 
     // smtpd_tls_security_level=encrypt: before STARTTLS only greeting,
@@ -1056,7 +1075,7 @@ void Session::dispatch(std::string line)
     } else if (name == "QUIT") {
         quit_cmd();
     } else if (name == "XRESUME") {
-        xresume_cmd(argv, line);
+        xresume_cmd(argv, std::string(cline));
     } else if (name == "AUTH") {
         // No SASL yet: Postfix's answer when smtpd_sasl_auth_enable=no.
         reply("503 5.5.1 Error: authentication not enabled");

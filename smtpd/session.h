@@ -245,7 +245,7 @@ public:
     void starttls_cmd(const std::vector<std::string>& argv);
     void unknown_cmd(bool empty);
     void tls_ready();
-    bool forbidden(const std::string& verb, const std::string& line) const;
+    bool forbidden(const std::string& verb) const;
     void mail_reset();
     bool need_tls() const;
 

@@ -174,6 +174,17 @@ class SessionCompare(unittest.TestCase):
                       b"RCPT TO:<null@%s>\r\n" % d,
                       b"DATA\r\n", b"x\r\n.\r\n"])
 
+    def test_odd_command_lines_agree_with_postfix(self):
+        # Leading white space, a NUL (Postfix reads a command as a C
+        # string), a verb that is not a word, a header sent as a command.
+        for line in (b" NOOP\r\n", b"\0\r\n", b"NOOP\0X\r\n",
+                     b"RCPT\0TO:<b@lab.example>\r\n",
+                     b"MAIL FROM:<a@lab.example>\0\r\n",
+                     b"1NOOP\r\n", b"Subject: x\r\n"):
+            with self.subTest(line=line):
+                self.compare([b"EHLO client.lab.example\r\n", line,
+                              b"QUIT\r\n"])
+
     def test_http_request_is_refused(self):
         self.compare([b"GET / HTTP/1.0\r\n"])
 
