@@ -255,6 +255,8 @@ public:
     std::string resume_client_key() const;
     void resume_new(const std::string& why);
     void resume_claim(const std::string& token, int tries);
+    void resume_abort(const std::string& token, int tries);
+    bool retry_later(std::function<void(Session&)> step);
     void resume_own(std::unique_ptr<resumedb::Entry> entry,
                     const std::string& token);
     void resume_watch();

@@ -37,6 +37,7 @@
 #include "smtpd/session.h"
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <ctime>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -212,15 +213,7 @@ void Session::xresume_cmd(const std::vector<std::string>& argv,
             finish_cmd(true);
             return;
         }
-        auto r = env_.spool->abort(argv[2]);
-        if (!r) {
-            log::warning("resume: abort: {}", r.error().text);
-        } else if (*r) {
-            log::info("{}: resume: token={} aborted", qid_or_noqueue(),
-                      resumedb::short_hash(argv[2]));
-        }
-        reply("250 2.0.0 Ok");
-        finish_cmd(true);
+        resume_abort(argv[2], 0);
         return;
     }
 
@@ -260,6 +253,59 @@ void Session::xresume_cmd(const std::vector<std::string>& argv,
     } else {
         resume_claim(argv[1], 0);
     }
+}
+
+void Session::resume_abort(const std::string& token, int tries)
+{
+    // Another live session may own it: it was asked to let go (as for a
+    // takeover), so try again shortly; the reply is 250 in every case,
+    // so that it tells nothing about the token (draft 5.5).
+    auto r = env_.spool->abort(token);
+    if (!r && r.error().code == EBUSY && tries < CLAIM_TRIES
+        && retry_later(
+            [token, tries](Session& s) { s.resume_abort(token, tries + 1); })) {
+        return;
+    }
+    if (!r) {
+        log::warning("{}: resume: token={}: abort: {}", qid_or_noqueue(),
+                     resumedb::short_hash(token), r.error().text);
+    } else if (*r) {
+        log::info("{}: resume: token={} aborted", qid_or_noqueue(),
+                  resumedb::short_hash(token));
+    }
+    reply("250 2.0.0 Ok");
+    finish_cmd(true);
+    if (tries > 0) {
+        resume();
+    }
+}
+
+bool Session::retry_later(std::function<void(Session&)> step)
+{
+    // Come back in CLAIM_RETRY_MS, reading nothing from the client
+    // meanwhile; false when the timer cannot be set.
+    busy_ = true;
+    std::weak_ptr<Session> weak = weak_from_this();
+    auto* holder = new std::function<void()>([weak, step] {
+        if (auto s = weak.lock(); s && s->mode_ == Mode::command) {
+            step(*s);
+        }
+    });
+    timeval tv = ms_to_tv(CLAIM_RETRY_MS);
+    if (event_base_once(
+            env_.base, -1, EV_TIMEOUT,
+            [](evutil_socket_t, short, void* arg) noexcept {
+                auto* f = static_cast<std::function<void()>*>(arg);
+                (*f)();
+                delete f;
+            },
+            holder, &tv)
+        != 0) {
+        delete holder;
+        busy_ = false;
+        return false;
+    }
+    return true;
 }
 
 void Session::resume_new(const std::string& why)
@@ -317,26 +363,10 @@ void Session::resume_claim(const std::string& token, int tries)
             resume();
             return;
         }
-        busy_ = true;
-        std::weak_ptr<Session> weak = weak_from_this();
-        auto* holder = new std::function<void()>([weak, token, tries] {
-            if (auto s = weak.lock(); s && s->mode_ == Mode::command) {
-                s->resume_claim(token, tries + 1);
-            }
-        });
-        timeval tv = ms_to_tv(CLAIM_RETRY_MS);
-        if (event_base_once(
-                env_.base, -1, EV_TIMEOUT,
-                [](evutil_socket_t, short, void* arg) noexcept {
-                    auto* f = static_cast<std::function<void()>*>(arg);
-                    (*f)();
-                    delete f;
-                },
-                holder, &tv)
-            != 0) {
-            delete holder;
-            busy_ = false;
-            reply(UNAVAILABLE);
+        if (!retry_later([token, tries](Session& s) {
+                s.resume_claim(token, tries + 1);
+            })) {
+            reply(BUSY);
             finish_cmd(false);
         }
         return;

@@ -544,6 +544,31 @@ class Resume(Base):
         s2.close()
         self.assert_one_copy(msg)
 
+    def test_abort_takes_a_live_transfer_over_and_removes_it(self):
+        # section 5.5: ABORT of a transfer that a (half-open) session
+        # still owns: the owner is told 421, the entry is gone.
+        msg = make_message(3000, "abort-live")
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        s.cmd(b"DATA\r\n")
+        s.send(stuff(msg)[:30000])
+        time.sleep(0.3)
+        c = lab.Conn(self.lab.host, self.lab.port)
+        c.reply()
+        c.send(EHLO)
+        c.reply()
+        c.send(b"XRESUME ABORT %s\r\n" % token.encode())
+        self.assertEqual(c.reply()[-1], "250 2.0.0 Ok")
+        old = s.c.wait_closed(timeout=5)
+        self.assertTrue(any(r[-1].startswith("421 4.4.2") for r in old), old)
+        c.close()
+        self.lab.wait_log(self.mark, r"resume: token=\w+ aborted")
+        s2 = Session(self.lab, size=len(msg))
+        w = words(s2.xresume(token))
+        self.assertNotEqual(w.get("TOKEN"), token)
+        self.assertEqual(w.get("OFFSET"), "0")
+        s2.close()
+
     def test_half_open_session_is_taken_over(self):
         # section 8: the old session is still connected (a half-open
         # link); a resume takes the transfer within about a second, the
