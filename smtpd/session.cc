@@ -941,9 +941,8 @@ bool Session::forbidden(const std::string& verb) const
     // client is not speaking SMTP at all: Postfix hangs up on it too.
     size_t colon = verb.find(':');
     if (colon != std::string::npos && colon > 0
-        && std::all_of(verb.begin(), verb.begin() + colon, [](char c) {
-               return c > ' ' && c < 127;
-           })) {
+        && std::all_of(verb.begin(), verb.begin() + colon,
+                       [](char c) { return c > ' ' && c < 127; })) {
         return true;
     }
 
