@@ -153,6 +153,20 @@ class Base(unittest.TestCase):
         self.assertEqual(w["OFFSET"], "0", r)
         return w["TOKEN"]
 
+    def broken_transfer(self, msg, wire_octets):
+        """A transfer with XRESUME NEW and DATA, cut after wire_octets of
+        the dot-stuffed message and saved by the server; returns the
+        token and the (closed) session, for its octet count."""
+        s = Session(self.lab, size=len(msg))
+        token = self.new_entry(s)
+        r = s.cmd(b"DATA\r\n")
+        self.assertTrue(r[-1].startswith("354"), r)
+        s.send(stuff(msg)[:wire_octets])
+        time.sleep(0.3)
+        s.cut()
+        self.lab.wait_log(self.mark, r"resume: token=\w+ saved offset=")
+        return token, s
+
     def resume(self, token, msg, size=None, rcpts=(RCPT,)):
         """A new connection claims token; returns (session, offset)."""
         s = Session(self.lab, rcpts=rcpts, size=size)
@@ -308,15 +322,8 @@ class Resume(Base):
     def cut_and_resume(self, msg, cut_at):
         """Send msg with DATA, cut after cut_at wire octets of it, resume,
         finish; check one copy and the octet budget."""
-        s = Session(self.lab, size=len(msg))
-        token = self.new_entry(s)
-        r = s.cmd(b"DATA\r\n")
-        self.assertTrue(r[-1].startswith("354"), r)
         wire = stuff(msg)
-        s.send(wire[:cut_at])
-        time.sleep(0.3)
-        s.cut()
-        self.lab.wait_log(self.mark, r"resume: token=\w+ saved offset=")
+        token, s = self.broken_transfer(msg, cut_at)
 
         s2, off = self.resume(token, msg, size=len(msg))
         self.finish_data(s2, msg, off)
@@ -358,13 +365,7 @@ class Resume(Base):
     def test_resume_a_data_transfer_with_bdat(self):
         # section 6: DATA and BDAT share offsets.
         msg = make_message(6000, "bdat")
-        s = Session(self.lab, size=len(msg))
-        token = self.new_entry(s)
-        s.cmd(b"DATA\r\n")
-        s.send(stuff(msg)[: len(msg) // 3])
-        time.sleep(0.3)
-        s.cut()
-        self.lab.wait_log(self.mark, r"resume: token=\w+ saved offset=")
+        token, _ = self.broken_transfer(msg, len(msg) // 3)
         s2, off = self.resume(token, msg, size=len(msg))
         tail = msg[off:]
         half = len(tail) // 2
@@ -420,13 +421,7 @@ class Resume(Base):
         # section 5.2: a fresh token for anything unresumable; the
         # original entry survives a mismatch.
         msg = make_message(3000, "bind")
-        s = Session(self.lab, size=len(msg))
-        token = self.new_entry(s)
-        s.cmd(b"DATA\r\n")
-        s.send(stuff(msg)[:20000])
-        time.sleep(0.3)
-        s.cut()
-        self.lab.wait_log(self.mark, r"saved offset=")
+        token, _ = self.broken_transfer(msg, 20000)
 
         # A token nobody issued.
         s2 = Session(self.lab, size=len(msg))
@@ -491,13 +486,7 @@ class Resume(Base):
         # section 9.2: bound to the client's network (/24 by default);
         # 127.0.1.1 is another network than 127.0.0.1. The entry stays.
         msg = make_message(3000, "network")
-        s = Session(self.lab, size=len(msg))
-        token = self.new_entry(s)
-        s.cmd(b"DATA\r\n")
-        s.send(stuff(msg)[:40000])
-        time.sleep(0.3)
-        s.cut()
-        self.lab.wait_log(self.mark, r"saved offset=")
+        token, _ = self.broken_transfer(msg, 40000)
         other = Session(self.lab, size=len(msg), source="127.0.1.1")
         w = words(other.xresume(token))
         self.assertNotEqual(w.get("TOKEN"), token)
@@ -686,13 +675,7 @@ class Configured(Base):
         # has passed the server removes it and the next one is taken.
         self.configure(smtpd_resume_client_limit=1, smtpd_resume_ttl="3s")
         msg = make_message(3000, "quota")
-        s = Session(self.lab, size=len(msg))
-        token = self.new_entry(s)
-        s.cmd(b"DATA\r\n")
-        s.send(stuff(msg)[:30000])
-        time.sleep(0.3)
-        s.cut()
-        self.lab.wait_log(self.mark, r"saved offset=")
+        token, _ = self.broken_transfer(msg, 30000)
         listing = self.resumedb("-l")
         self.assertEqual(listing.count(" partial "), 1, listing)
 
@@ -732,13 +715,7 @@ class Configured(Base):
                         % (self.lab.host, self.lab.port)], check=True)
         self.reload()
         msg = make_message(5000, "chroot")
-        s = Session(self.lab, size=len(msg))
-        token = self.new_entry(s)
-        s.cmd(b"DATA\r\n")
-        s.send(stuff(msg)[:60000])
-        time.sleep(0.3)
-        s.cut()
-        self.lab.wait_log(self.mark, r"saved offset=")
+        token, _ = self.broken_transfer(msg, 60000)
         s2, off = self.resume(token, msg, size=len(msg))
         self.assertGreater(off, 0)
         self.finish_data(s2, msg, off)
