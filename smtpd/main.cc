@@ -116,7 +116,21 @@ int main(int argc, char** argv)
     rs::smtpd::SessionSettings settings = rs::smtpd::settings_from(config);
 
     // One event loop for every session of this process.
-    rs::EventBasePtr base(event_base_new());
+    // epoll's change list folds the add-then-remove of one turn (a read
+    // paused and resumed, a write armed and done) into nothing. It
+    // misbehaves only with two descriptors for one socket, which is what
+    // -S may be given (stdin and stdout from inetd): not there.
+    rs::EventBasePtr base;
+    if (event_config* ec = event_config_new()) {
+        if (!opts->standalone) {
+            event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+        }
+        base.reset(event_base_new_with_config(ec));
+        event_config_free(ec);
+    }
+    if (!base) {
+        base.reset(event_base_new());
+    }
     if (!base) {
         rs::log::fatal("event_base_new: cannot create the event loop");
     }

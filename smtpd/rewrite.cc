@@ -150,7 +150,7 @@ struct RewriteClient::Impl {
         }
         in_flight = true;
         arm_timeout(true);
-        if (bufferevent_write(bev.get(), out.data(), out.size()) != 0) {
+        if (write_now(bev.get(), out.data(), out.size()) != 0) {
             fail("write error");
         }
     }

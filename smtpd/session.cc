@@ -476,6 +476,11 @@ void Session::pause_reading(bool pause)
     if (!bev_) {
         return;
     }
+    if (lingering_) {
+        // After our end of file we read (and drop) until the client's.
+        bufferevent_enable(bev_.get(), EV_READ);
+        return;
+    }
     bool want = !busy_ && !sleeping_ && !paused_ && !out_paused_ && !replaying_
                 && (mode_ == Mode::command || mode_ == Mode::data
                     || mode_ == Mode::bdat_chunk);
@@ -573,6 +578,7 @@ void Session::on_write()
 {
     // Our replies have left: finish a closing session, or take the
     // client's commands again after output backpressure.
+    flush_batch();
     bufferevent* o = out();
     if (o == nullptr) {
         return;
@@ -791,12 +797,13 @@ void Session::process_input()
     }
 
     // Output the client does not read stops its input.
+    in_process_ = false;
+    flush_batch();
     bufferevent* o = out();
     if (o != nullptr && mode_ != Mode::closing && mode_ != Mode::closed
         && evbuffer_get_length(bufferevent_get_output(o)) > OUTPUT_HIGH_WATER) {
         out_paused_ = true;
     }
-    in_process_ = false;
     pause_reading(false);
 }
 
@@ -1124,7 +1131,48 @@ void Session::reply(std::string text)
         }
         return;
     }
-    bufferevent_write(out(), text.data(), text.size());
+    send_out(text);
+}
+
+void Session::send_out(const std::string& text)
+{
+    // Replies to pipelined commands leave together at the end of the
+    // pass (flush_batch), as one write; any other reply leaves now.
+    if (in_process_) {
+        batch_ += text;
+        return;
+    }
+    flush_batch();
+    bufferevent* o = out();
+    if (o == nullptr) {
+        return;
+    }
+    if (ssl_ == nullptr && !out_bev_) {
+        write_now(o, text.data(), text.size());
+    } else {
+        bufferevent_write(o, text.data(), text.size());
+    }
+}
+
+void Session::flush_batch()
+{
+    // Whatever changes the connection (STARTTLS, closing, checking for
+    // output backlog) comes here first, so that no reply is left behind
+    // or sent through the wrong layer.
+    if (batch_.empty()) {
+        return;
+    }
+    std::string text = std::move(batch_);
+    batch_.clear();
+    bufferevent* o = out();
+    if (o == nullptr || mode_ == Mode::closed) {
+        return;
+    }
+    if (ssl_ == nullptr && !out_bev_) {
+        write_now(o, text.data(), text.size());
+    } else {
+        bufferevent_write(o, text.data(), text.size());
+    }
 }
 
 void Session::flush_delayed()
@@ -1135,7 +1183,7 @@ void Session::flush_delayed()
     std::string text = std::move(delayed_);
     delayed_.clear();
     if (out() != nullptr && mode_ != Mode::closed) {
-        bufferevent_write(out(), text.data(), text.size());
+        send_out(text);
     }
     if (mode_ == Mode::closing) {
         on_write();
@@ -1158,6 +1206,7 @@ void Session::finish_cmd(bool ok)
 void Session::close_after_reply()
 {
     // Stop reading; leave when the last reply is out.
+    flush_batch();
     mode_ = Mode::closing;
     pause_reading(false);
     arm_timeouts();

@@ -210,6 +210,8 @@ public:
     void lost(const char* reason);
     std::string pending_input(size_t max);
     bufferevent* out() const;
+    void send_out(const std::string& text);
+    void flush_batch();
 
     // Commands (smtpd_helo.cc, smtpd_mail.cc, smtpd_data.cc,
     // smtpd_misc.cc, smtpd_tls_cmd.cc).
@@ -319,6 +321,7 @@ public:
     int error_count_ = 0;
     int junk_count_ = 0;
     std::string delayed_; ///< replies held by the error sleep
+    std::string batch_;   ///< replies of one pass of process_input()
     int64_t bdat_remaining_ = 0;
     bool bdat_last_ = false;
     bool bdat_discard_ = false; ///< chunk is read and thrown away

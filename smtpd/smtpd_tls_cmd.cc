@@ -51,6 +51,7 @@ void Session::starttls_cmd(const std::vector<std::string>& argv)
         return;
     }
     reply("220 2.0.0 Ready to start TLS");
+    flush_batch(); // in plaintext, before the filter goes on
 
     // The STARTTLS injection defence: plaintext after the command is
     // discarded, never executed.

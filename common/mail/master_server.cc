@@ -3,7 +3,7 @@
 //   master_server.cc - the master(8) child skeleton: start-up and serving
 // DESCRIPTION
 //   Server::run() does what Postfix's single-threaded skeleton does at
-//   start-up, in its order (accept lock, chdir, pre_init, privileges,
+//   start-up, in its order (chdir, pre_init, privileges,
 //   post_init), then serves on the caller's libevent loop. Unlike that
 //   skeleton, a process may hold up to smtpd_sessions_per_process
 //   sessions at once. master(8) only needs to know when a process can
@@ -12,12 +12,18 @@
 //   a limit of 1 that is Postfix's own TAKEN-after-accept,
 //   AVAIL-after-session pattern.
 //
-//   The accept lock (pid/<transport>.<service>) serialises accept() among
-//   the processes of one service, as in Postfix; it is taken without
-//   blocking, and a process that finds it held backs off for a moment
-//   with a timer rather than blocking its loop or spinning.
+//   Postfix keeps all but one of a service's idle processes asleep in an
+//   accept lock, so that a new client wakes one process, not all. A
+//   process with sessions on its event loop cannot sleep in a lock, so
+//   the listeners sit in an epoll set of their own, registered with
+//   EPOLLEXCLUSIVE, and a process with no session waits on that set
+//   directly (Server::run): the kernel then wakes one of the waiting
+//   processes per client. A process with sessions and room for more
+//   watches the same set from its event loop and may be woken with the
+//   others; accept() is non-blocking, so whoever loses the race sees
+//   EAGAIN and carries on. No lock file is used.
 // BUGS
-//   -L is for development: no status channel, no accept lock, and no
+//   -L is for development: no status channel, and no
 //   max_idle or max_use; it serves until SIGTERM or SIGINT.
 //   daemon_timeout (the per-turn watchdog) is left to the sessions.
 // SEE ALSO
@@ -38,7 +44,7 @@
 #include <memory>
 #include <netdb.h>
 #include <pwd.h>
-#include <sys/file.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -53,10 +59,14 @@ constexpr int kFlowWriteFd = 4;
 constexpr int kStatusFd = 5;
 constexpr int kListenFd = 6;
 
-// How long a process that found the accept lock held waits before it
-// looks at its listeners again: short enough not to delay a client
-// noticeably, long enough not to spin against the holder.
-constexpr int kLockBackoffMs = 50;
+// After accept() fails for want of descriptors or memory, a process
+// leaves its listeners alone this long rather than retry in a tight loop.
+constexpr int kAcceptBackoffMs = 50;
+
+// A process with no session sleeps on its listeners at most this long
+// before it runs its event loop once for timers (max_idle, the resume
+// spool's sweep) and background writes.
+constexpr int kIdleWaitMs = 1000;
 
 // A pass hand-off must complete within this many seconds of silence
 // (Postfix's pass_accept uses the same 100s), and its attribute list may
@@ -173,12 +183,12 @@ struct Server::Impl {
 
     std::vector<int> listen_fds;
     std::vector<Fd> own_listeners; // -L only
-    std::vector<EventPtr> listen_events;
+    Fd accept_ep;                  ///< the listeners (and fd 5), see above
+    EventPtr accept_event;         ///< accept_ep, on our event loop
+    bool status_in_ep = false;     ///< fd 5 is in accept_ep
     EventPtr status_event;
     EventPtr idle_timer;
     EventPtr backoff_timer;
-    Fd lock;
-    std::string lock_path;
     std::list<std::unique_ptr<PassConn>> passes;
 
     int active() const { return self.sessions_ + pending; }
@@ -193,14 +203,22 @@ struct Server::Impl {
     void detach_to_drain();
     void finish(int status);
     void on_listen_ready(int fd);
+    void on_accept_ep();
+    void set_listening(bool want);
+    bool idle() const
+    {
+        return mode == Mode::master && !done && active() == 0
+               && !self.draining_ && listening;
+    }
+    void idle_wait();
     void begin_session(Fd client, ConnInfo info);
     void start_pass(Fd conn);
     void on_pass_ready(PassConn* p, short what);
     void drop_pass(PassConn* p, const std::string& why);
 
-    static void listen_cb(evutil_socket_t fd, short, void* arg) noexcept
+    static void accept_cb(evutil_socket_t, short, void* arg) noexcept
     {
-        static_cast<Impl*>(arg)->on_listen_ready(static_cast<int>(fd));
+        static_cast<Impl*>(arg)->on_accept_ep();
     }
     static void status_cb(evutil_socket_t, short, void* arg) noexcept
     {
@@ -210,6 +228,10 @@ struct Server::Impl {
         m->master_gone = true;
         m->self.draining_ = true;
         m->status_event.reset();
+        if (m->status_in_ep) {
+            epoll_ctl(m->accept_ep.get(), EPOLL_CTL_DEL, kStatusFd, nullptr);
+            m->status_in_ep = false;
+        }
         if (m->active() > 0) {
             m->detach_to_drain();
         }
@@ -248,8 +270,25 @@ Server::~Server()
 int Server::run()
 {
     impl_->start();
-    if (!impl_->done) {
-        event_base_dispatch(impl_->base);
+    while (!impl_->done) {
+        if (impl_->idle()) {
+            // Nothing to serve: sleep where only one process of the
+            // service is woken per client, then let the loop handle it.
+            impl_->idle_wait();
+            if (event_base_loop(impl_->base, EVLOOP_NONBLOCK) < 0) {
+                log::fatal("event loop failed");
+            }
+        } else {
+            // 1: no event is left to wait for, as event_base_dispatch()
+            // would return.
+            int rc = event_base_loop(impl_->base, EVLOOP_ONCE);
+            if (rc < 0) {
+                log::fatal("event loop failed");
+            }
+            if (rc == 1) {
+                break;
+            }
+        }
     }
     return impl_->exit_status;
 }
@@ -359,19 +398,6 @@ void Server::Impl::start()
         for (int fd : listen_fds) {
             set_cloexec(fd);
         }
-    }
-
-    // The accept lock, opened while we may still write pid/ (root owns
-    // it); only needed when several processes share the listeners.
-    if (mode == Mode::master && !opt.single) {
-        lock_path =
-            queue_dir + "/pid/" + opt.transport + "." + opt.service_name;
-        int fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0) {
-            log::fatal("open lock file {}: {}", lock_path,
-                       std::strerror(errno));
-        }
-        lock.reset(fd);
     }
 
     // -L binds its own listener now, while a privileged port is possible.
@@ -511,11 +537,16 @@ void Server::Impl::setup_events()
             log::fatal("fcntl(fd {}, O_NONBLOCK): {}", fd,
                        std::strerror(errno));
         }
-        EventPtr ev(event_new(base, fd, EV_READ | EV_PERSIST, listen_cb, this));
-        if (!ev) {
-            log::fatal("event_new for listener fd {}", fd);
-        }
-        listen_events.push_back(std::move(ev));
+    }
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ep < 0) {
+        log::fatal("epoll_create1: {}", std::strerror(errno));
+    }
+    accept_ep.reset(ep);
+    accept_event.reset(
+        event_new(base, ep, EV_READ | EV_PERSIST, accept_cb, this));
+    if (!accept_event || event_add(accept_event.get(), nullptr) != 0) {
+        log::fatal("cannot watch the listeners");
     }
 
     // fd 5 turns readable (EOF) when master closes its end: reload/stop.
@@ -524,6 +555,14 @@ void Server::Impl::setup_events()
             event_new(base, kStatusFd, EV_READ, status_cb, this));
         if (!status_event || event_add(status_event.get(), nullptr) != 0) {
             log::fatal("cannot watch the master status channel");
+        }
+        // Also in the listeners' set, so that an idle process asleep
+        // there wakes when master goes away (status_cb takes it out).
+        epoll_event e{};
+        e.events = EPOLLIN;
+        e.data.fd = kStatusFd;
+        if (epoll_ctl(accept_ep.get(), EPOLL_CTL_ADD, kStatusFd, &e) == 0) {
+            status_in_ep = true;
         }
     }
     idle_timer.reset(evtimer_new(base, idle_cb, this));
@@ -550,18 +589,8 @@ void Server::Impl::update()
     }
 
     // Listen while there is room, unless we are leaving or backing off
-    // from the accept lock.
-    bool want = !busy && !evtimer_pending(backoff_timer.get(), nullptr);
-    if (want != listening) {
-        for (auto& ev : listen_events) {
-            if (want) {
-                event_add(ev.get(), nullptr);
-            } else {
-                event_del(ev.get());
-            }
-        }
-        listening = want;
-    }
+    // after an accept() failure.
+    set_listening(!busy && !evtimer_pending(backoff_timer.get(), nullptr));
 
     // max_idle runs only while nothing is going on.
     if (active() == 0 && max_idle > 0 && !self.draining_) {
@@ -571,6 +600,62 @@ void Server::Impl::update()
         }
     } else {
         evtimer_del(idle_timer.get());
+    }
+}
+
+void Server::Impl::set_listening(bool want)
+{
+    // EPOLLEXCLUSIVE cannot be changed on a registered descriptor, so
+    // listening on and off is adding and removing. A kernel without it
+    // (before Linux 4.5) gets a plain registration: every waiting process
+    // wakes per client, and all but one find nothing to accept.
+    if (want == listening || !accept_ep) {
+        return;
+    }
+    for (int fd : listen_fds) {
+        if (want) {
+            epoll_event e{};
+            e.events = EPOLLIN | EPOLLEXCLUSIVE;
+            e.data.fd = fd;
+            if (epoll_ctl(accept_ep.get(), EPOLL_CTL_ADD, fd, &e) != 0) {
+                e.events = EPOLLIN;
+                if (epoll_ctl(accept_ep.get(), EPOLL_CTL_ADD, fd, &e) != 0
+                    && errno != EEXIST) {
+                    log::fatal("epoll_ctl add listener fd {}: {}", fd,
+                               std::strerror(errno));
+                }
+            }
+        } else if (epoll_ctl(accept_ep.get(), EPOLL_CTL_DEL, fd, nullptr) != 0
+                   && errno != ENOENT) {
+            log::fatal("epoll_ctl remove listener fd {}: {}", fd,
+                       std::strerror(errno));
+        }
+    }
+    listening = want;
+}
+
+void Server::Impl::idle_wait()
+{
+    // Block on the listeners' set itself: only a task waiting there
+    // directly counts for EPOLLEXCLUSIVE. What woke us (a client, fd 5)
+    // is left for the event loop to find.
+    epoll_event e[4];
+    int n;
+    do {
+        n = epoll_wait(accept_ep.get(), e, 4, kIdleWaitMs);
+    } while (n < 0 && errno == EINTR);
+}
+
+void Server::Impl::on_accept_ep()
+{
+    // Which listeners are ready; fd 5 is status_cb's business.
+    epoll_event e[16];
+    int n = epoll_wait(accept_ep.get(), e, 16, 0);
+    for (int i = 0; i < n && !done; ++i) {
+        int fd = e[i].data.fd;
+        if (fd != kStatusFd && listening) {
+            on_listen_ready(fd);
+        }
     }
 }
 
@@ -619,19 +704,19 @@ void Server::Impl::detach_to_drain()
     }
 
     // The child: libevent's kernel state is shared with the parent until
-    // re-initialised; the listeners and the lock belong to the new
-    // processes now.
+    // re-initialised; the listeners belong to the new processes now.
     if (event_reinit(base) != 0) {
         log::fatal("event_reinit after fork failed");
     }
-    listen_events.clear();
+    accept_event.reset();
+    accept_ep.reset(); // our copy; the set itself goes with the parent
+    status_in_ep = false;
     listening = false;
     for (int fd : listen_fds) {
         close(fd);
     }
     listen_fds.clear();
     own_listeners.clear();
-    lock.reset();
     close(kStatusFd);
 }
 
@@ -655,7 +740,7 @@ void Server::Impl::finish(int status)
     }
     done = true;
     exit_status = status;
-    listen_events.clear();
+    accept_event.reset();
     status_event.reset();
     idle_timer.reset();
     backoff_timer.reset();
@@ -670,25 +755,10 @@ void Server::Impl::on_listen_ready(int fd)
         return;
     }
 
-    // Serialise accept() with the other processes of this service. If
-    // one of them holds the lock it is accepting this very client: stop
-    // looking for a moment instead of spinning on a readable listener.
-    if (lock) {
-        if (flock(lock.get(), LOCK_EX | LOCK_NB) != 0) {
-            if (errno != EWOULDBLOCK && errno != EINTR) {
-                log::fatal("flock {}: {}", lock_path, std::strerror(errno));
-            }
-            timeval tv = millis(kLockBackoffMs);
-            evtimer_add(backoff_timer.get(), &tv);
-            update();
-            return;
-        }
-    }
+    // No accept lock (see the top of this file): the listener is
+    // non-blocking, and a process that loses the race sees EAGAIN.
     int c = accept4(fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     int err = errno;
-    if (lock && flock(lock.get(), LOCK_UN) != 0) {
-        log::fatal("flock {} unlock: {}", lock_path, std::strerror(errno));
-    }
 
     // Losing the race to another process, or a client that gave up
     // before we got to it, is normal.
@@ -706,7 +776,7 @@ void Server::Impl::on_listen_ready(int fd)
             // Out of descriptors and the like: say so, and give the
             // system a moment rather than retrying in a tight loop.
             log::warning("accept connection: {}", std::strerror(err));
-            timeval tv = millis(kLockBackoffMs);
+            timeval tv = millis(kAcceptBackoffMs);
             evtimer_add(backoff_timer.get(), &tv);
             update();
             return;

@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
+#include <set>
 #include <string>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -355,6 +356,7 @@ struct ChildSetup {
     std::string mail_owner = "postfix";
     bool no_status_fd = false;
     bool report_ids = false;
+    int processes = 1; ///< children sharing the listener and fd 5
 };
 
 // Move fd to number `to` without clobbering anything below 100 first.
@@ -441,6 +443,7 @@ void place_fd(int fd, int to)
 
 struct FakeMaster {
     pid_t pid = -1;
+    std::vector<pid_t> others; ///< processes 2.. (ChildSetup::processes)
     Fd status;
     int port = 0;
     std::string queue;
@@ -475,6 +478,14 @@ struct FakeMaster {
         if (pid == 0) {
             run_child(cs, queue, sv[1], listener.get());
         }
+        for (int i = 1; i < cs.processes; ++i) {
+            pid_t p = fork();
+            REQUIRE(p >= 0);
+            if (p == 0) {
+                run_child(cs, queue, sv[1], listener.get());
+            }
+            others.push_back(p);
+        }
         close(sv[1]);
         status.reset(sv[0]);
     }
@@ -482,9 +493,12 @@ struct FakeMaster {
     ~FakeMaster()
     {
         // Only our own child, by pid, if a test left it running.
-        if (pid > 0 && waitpid(pid, nullptr, WNOHANG) == 0) {
-            kill(pid, SIGKILL);
-            waitpid(pid, nullptr, 0);
+        others.push_back(pid);
+        for (pid_t p : others) {
+            if (p > 0 && waitpid(p, nullptr, WNOHANG) == 0) {
+                kill(p, SIGKILL);
+                waitpid(p, nullptr, 0);
+            }
         }
         if (!unix_path.empty()) {
             unlink(unix_path.c_str());
@@ -623,14 +637,36 @@ TEST_CASE("master server: max_use reached with room left says TAKEN, then "
     CHECK(m.wait_exit() == 0);
 }
 
-TEST_CASE("master server: the accept lock is pid/<transport>.<service>")
+TEST_CASE("master server: idle processes of one service hand clients on "
+          "to each other, and none is left unserved")
 {
-    FakeMaster m(ChildSetup{});
-    Fd c = tcp_connect(m.port);
-    CHECK(read_line(c.get()).rfind("220 ", 0) == 0);
+    // Three processes of one session each share the listener. Each idle
+    // one sleeps on it with EPOLLIN|EPOLLEXCLUSIVE (one wake-up per
+    // client); a process that is full must leave the set, or a client
+    // would wake it and wait there. Three clients held at once: three
+    // banners, from three processes; a fourth waits until one leaves.
+    FakeMaster m(ChildSetup{.processes = 3});
+    std::vector<Fd> held;
+    for (int i = 0; i < 3; ++i) {
+        held.push_back(tcp_connect(m.port));
+        CHECK(read_line(held.back().get()).rfind("220 ", 0) == 0);
+    }
+    auto rs = m.records();
+    CHECK(kinds(rs) == "TTT");
+    std::set<int> pids;
+    for (const auto& r : rs) {
+        pids.insert(r.pid);
+    }
+    CHECK(pids.size() == 3);
+    Fd fourth = tcp_connect(m.port);
+    pollfd p{fourth.get(), POLLIN, 0};
+    CHECK(poll(&p, 1, 300) == 0);
+    held[1].reset();
+    CHECK(read_line(fourth.get()).rfind("220 ", 0) == 0);
+
+    // Nor is an accept lock file left in pid/ any more.
     struct stat st {};
-    REQUIRE(stat((m.queue + "/pid/inet.svc").c_str(), &st) == 0);
-    CHECK((st.st_mode & 0777) == 0600);
+    CHECK(stat((m.queue + "/pid/inet.svc").c_str(), &st) != 0);
 }
 
 TEST_CASE("master server: max_idle ends an idle process with status 0")
