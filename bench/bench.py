@@ -54,7 +54,7 @@ SIZES = {"1KiB": 1024, "100KiB": 100 * 1024, "10MiB": 10 * 1024 * 1024}
 # hour. --quick sends far fewer and only checks that all arrive.
 FULL = {
     "reps": 3,
-    "sizes": {"1KiB": 1000, "100KiB": 400, "10MiB": 50},
+    "sizes": {"1KiB": 2000, "100KiB": 400, "10MiB": 50},
     "sessions": [1, 10, 50],
     "idle": [1000, 10000],
     "hold_seconds": 20,
@@ -138,15 +138,29 @@ def smtp_source_run(lab, side, size, msgs, sessions, rcpt, fails, what):
     return res
 
 
+# The throughput part also runs resume-smtpd as an event-driven server:
+# a second service with this many sessions per process ("multi").
+MULTI_SESSIONS = 100
+
+
 def part_throughput(lab, cfg, fails, results):
-    """The throughput matrix, the two servers alternately."""
+    """The throughput matrix, the servers in turn."""
     lab.swap()
+    lab.add_multi(MULTI_SESSIONS)
+    results["multi_sessions"] = MULTI_SESSIONS
+    try:
+        return throughput_matrix(lab, cfg, fails, results, lab.sides())
+    finally:
+        lab.remove_multi()
+
+
+def throughput_matrix(lab, cfg, fails, results, sides):
     out = []
 
-    # Warm-up: as many processes as the largest run will use, on both
-    # sides, so that no measured run pays for process start-up alone.
+    # Warm-up: as many processes as the largest run will use, on every
+    # side, so that no measured run pays for process start-up alone.
     top = max(cfg["sessions"])
-    for side in SIDES:
+    for side in sides:
         smtp_source_run(lab, side, 1024, 2 * top, top,
                         "null@" + lab.domain, fails, "warm-up %s" % side)
 
@@ -156,11 +170,12 @@ def part_throughput(lab, cfg, fails, results):
             size = SIZES[size_name]
             for sessions in cfg["sessions"]:
                 cell = {"transport": transport, "size": size_name,
-                        "sessions": sessions, "runs": {"ours": [],
-                                                       "ref": []}}
+                        "sessions": sessions,
+                        "runs": {side: [] for side in sides}}
                 for rep in range(cfg["reps"]):
-                    # Alternate which server goes first in a repetition.
-                    order = SIDES if rep % 2 == 0 else SIDES[::-1]
+                    # Each server goes first in turn.
+                    k = rep % len(sides)
+                    order = sides[k:] + sides[:k]
                     for side in order:
                         what = "throughput %s %s s=%d %s rep %d" % (
                             transport, size_name, sessions, side, rep + 1)

@@ -27,6 +27,7 @@ SEE ALSO
 """
 
 import os
+import socket
 import re
 import subprocess
 import time
@@ -106,15 +107,63 @@ class Lab:
         self.ours_bin = os.path.join(repo, "build", "smtpd", "resume-smtpd")
         self.domain = "lab.example"
         self.swap_args = []
+        self.multi_port = None   # add_multi(): a second resume-smtpd
+        self.multi_sessions = 0
 
     # ---- configuration ---------------------------------------------------
 
     def port(self, side):
-        return self.ours_port if side == "ours" else self.ref_port
+        return {"ours": self.ours_port, "multi": self.multi_port,
+                "ref": self.ref_port}[side]
 
     def exe(self, side):
-        return (os.path.realpath(self.ours_bin) if side == "ours"
-                else POSTFIX_SMTPD)
+        return (POSTFIX_SMTPD if side == "ref"
+                else os.path.realpath(self.ours_bin))
+
+    def sides(self):
+        return ("ours", "multi", "ref") if self.multi_port else ("ours",
+                                                                 "ref")
+
+    def add_multi(self, sessions):
+        """A second resume-smtpd service, like the swapped one but with
+        smtpd_sessions_per_process=sessions, on the next free port."""
+        line = subprocess.run(
+            ["postconf", "-c", self.etc, "-M",
+             "127.0.0.1:%d/inet" % self.ours_port],
+            check=True, capture_output=True, text=True).stdout.split()
+        if len(line) < 8:
+            raise RuntimeError("no master.cf entry for port %d"
+                               % self.ours_port)
+        port = self.ref_port + 1
+        while port < 65000:
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                    break
+                except OSError:
+                    port += 1
+        svc = "127.0.0.1:%d" % port
+        entry = [svc] + line[1:8] + [
+            "-o", "smtpd_sessions_per_process=%d" % sessions]
+        subprocess.run(["postconf", "-c", self.etc, "-M",
+                        "%s/inet=%s" % (svc, " ".join(entry))],
+                       check=True, capture_output=True)
+        subprocess.run(["postfix", "-c", self.etc, "reload"], check=True,
+                       capture_output=True)
+        self.multi_port = port
+        self.multi_sessions = sessions
+        self.wait_no_children(timeout=30)
+
+    def remove_multi(self):
+        if not self.multi_port:
+            return
+        subprocess.run(["postconf", "-c", self.etc, "-MX",
+                        "127.0.0.1:%d/inet" % self.multi_port],
+                       capture_output=True)
+        subprocess.run(["postfix", "-c", self.etc, "reload"],
+                       capture_output=True)
+        self.multi_port = None
+        self.wait_no_children(timeout=30)
 
     def swap(self, *args):
         """Put resume-smtpd with these master.cf arguments on its port.
@@ -144,8 +193,9 @@ class Lab:
         with open(os.path.join(self.spool, "pid", "master.pid")) as f:
             return int(f.read().strip())
 
-    def children(self, exe):
-        """Live children of master running exe: {pid: cpu seconds}."""
+    def children(self, exe, service=None):
+        """Live children of master running exe (for the master.cf service
+        named, when given): {pid: cpu seconds}."""
         mpid = self.master_pid()
         out = {}
         for name in os.listdir("/proc"):
@@ -158,13 +208,20 @@ class Lab:
                     continue
                 if os.path.realpath("/proc/%d/exe" % pid) != exe:
                     continue
+                if service is not None:
+                    with open("/proc/%d/cmdline" % pid, "rb") as f:
+                        argv = f.read().split(b"\0")
+                    if service.encode() not in argv:
+                        continue
             except OSError:
                 continue
             out[pid] = cpu
         return out
 
     def smtpd_children(self, side):
-        return self.children(self.exe(side))
+        # Our two services run one binary: told apart by their names.
+        return self.children(self.exe(side),
+                             "127.0.0.1:%d" % self.port(side))
 
     def wait_no_children(self, timeout):
         """Wait until no smtpd of either side is left (after a reload or
@@ -179,7 +236,7 @@ class Lab:
     def busy_smtpd(self):
         """Pids of smtpd processes (either side) that hold a session."""
         busy = []
-        for side in ("ours", "ref"):
+        for side in self.sides():
             for pid in self.smtpd_children(side):
                 if tcp_sessions(pid):
                     busy.append(pid)

@@ -26,9 +26,10 @@
 // BUGS
 //   create() reads the meta file of every partial entry to count the
 //   totals and the client's entries (tombstones are skipped by their
-//   missing data file), and create() and claim() run a full expire() at
-//   most every 5 seconds: the cost still grows with the number of
-//   unfinished transfers.
+//   missing data file: create() lists PARTIAL_DIR, not the spool), and
+//   a sweep runs when none has begun in the last minute in any process:
+//   a stat() per tombstone, the meta of every partial entry. Its cost
+//   grows with the number of entries.
 //
 //   list() and check() find out whether an entry is owned by taking its
 //   lock for a moment; a claim at that very moment sees "busy" and must
@@ -144,6 +145,15 @@ constexpr Suffix suffixes[] = {
 
 // Entry ids are the first 32 hex digits of SHA-256(token).
 constexpr size_t ID_LEN = 32;
+
+// Stamped by maybe_expire(); not an entry name, so every scan skips it.
+constexpr const char* SWEEP_STAMP = "sweep.stamp";
+
+// An empty file named by the id of every partial entry: made before its
+// meta, removed after it (so a partial entry always has one; a stale
+// one is harmless and swept). create() counts the quotas over these,
+// not over a directory that also holds every tombstone of the last TTL.
+constexpr const char* PARTIAL_DIR = "partial";
 
 std::string file(const std::string& id, Kind kind)
 {
@@ -412,10 +422,18 @@ Result<void> write_meta(int dir, const std::string& id, const Meta& m,
 
 // Remove every file of an entry; the meta file first (the entry is gone
 // from that instant), the lock file last (see the top of this file).
-Result<void> remove_files(int dir, const std::string& id)
+// Every file of an entry, its mark in PARTIAL_DIR (`pdir`, when there
+// is one) after its meta, and its lock last.
+Result<void> remove_files(int dir, int pdir, const std::string& id)
 {
     Result<void> first_error;
     for (Kind k : {META, DATA, WANT, TMP, LOCK}) {
+        if (k == DATA && pdir >= 0) {
+            auto r = unlink_at(pdir, id);
+            if (!r && first_error) {
+                first_error = tl::unexpected(r.error());
+            }
+        }
         auto r = unlink_at(dir, file(id, k));
         if (!r && first_error) {
             first_error = tl::unexpected(r.error());
@@ -508,6 +526,7 @@ int64_t data_size(int dir, const std::string& id)
 // What every Entry and the Spool share; entries may outlive the Spool.
 struct Shared {
     Fd dir;
+    Fd pdir; ///< PARTIAL_DIR, or none (then create() scans the spool)
     std::string path;
     Limits limits;
 };
@@ -711,6 +730,9 @@ Result<void> EntryImpl::tombstone(State state, const std::string& queue_id,
     // the caller is not told of it.
     (void)unlink_at(sh_->dir.get(), file(id_, DATA));
     (void)unlink_at(sh_->dir.get(), file(id_, WANT));
+    if (sh_->pdir) {
+        (void)unlink_at(sh_->pdir.get(), id_);
+    }
     return {};
 }
 
@@ -737,7 +759,7 @@ Result<void> EntryImpl::remove()
         return fail("resume entry " + id_ + " is closed", EINVAL);
     }
     closed_ = true;
-    return remove_files(sh_->dir.get(), id_);
+    return remove_files(sh_->dir.get(), sh_->pdir.get(), id_);
 }
 
 // ---------------------------------------------------------------------
@@ -761,6 +783,7 @@ public:
                         std::string_view binding) override;
     Result<bool> abort(std::string_view token) override;
     int expire(std::time_t now) override;
+    void sweep(std::time_t now) override { maybe_expire(now); }
     std::vector<EntryInfo> list() override;
     Totals totals() override;
     Result<int> purge(std::string_view id) override;
@@ -770,7 +793,9 @@ private:
     std::shared_ptr<Shared> sh_;
 
     int dir() const { return sh_->dir.get(); }
-    std::map<std::string, unsigned> scan();
+    int pdir() const { return sh_->pdir.get(); }
+    std::map<std::string, unsigned> scan(unsigned only = 0);
+    std::vector<std::string> marks();
     std::vector<Found> collect(bool partial_only = false);
     bool due(const Meta& m, std::time_t t) const;
     void maybe_expire(std::time_t t);
@@ -778,8 +803,10 @@ private:
     Result<void> ask_takeover(const std::string& id);
 };
 
-// Every entry id in the directory with the kinds of file it has.
-std::map<std::string, unsigned> SpoolImpl::scan()
+// Every entry id in the directory with the kinds of file it has; with
+// `only`, just the ids that have a file of that kind (and only that kind
+// is recorded), which spares a map of every tombstone.
+std::map<std::string, unsigned> SpoolImpl::scan(unsigned only)
 {
     std::map<std::string, unsigned> out;
     int fd = ::openat(dir(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -797,9 +824,32 @@ std::map<std::string, unsigned> SpoolImpl::scan()
             continue;
         }
         for (const Suffix& s : suffixes) {
-            if (name.substr(ID_LEN) == s.text) {
+            if ((only == 0 || s.kind == only) && name.substr(ID_LEN) == s.text) {
                 out[std::string(name.substr(0, ID_LEN))] |= s.kind;
             }
+        }
+    }
+    ::closedir(d);
+    return out;
+}
+
+// The ids marked in PARTIAL_DIR.
+std::vector<std::string> SpoolImpl::marks()
+{
+    std::vector<std::string> out;
+    int fd = ::openat(pdir(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return out;
+    }
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+        ::close(fd);
+        return out;
+    }
+    while (dirent* e = ::readdir(d)) {
+        std::string_view name = e->d_name;
+        if (is_hex(name, ID_LEN)) {
+            out.emplace_back(name);
         }
     }
     ::closedir(d);
@@ -813,11 +863,23 @@ std::vector<Found> SpoolImpl::collect(bool partial_only)
     // keeps one for long, so `partial_only` skips most tombstones
     // without reading their meta files.
     std::vector<Found> out;
-    for (const auto& [id, kinds] : scan()) {
-        if ((kinds & META) == 0 || (partial_only && (kinds & DATA) == 0)) {
+    if (partial_only && pdir() >= 0) {
+        for (const std::string& id : marks()) {
+            auto m = read_meta(dir(), id);
+            if (!m) {
+                continue;
+            }
+            int64_t stored = data_size(dir(), id);
+            out.push_back(
+                Found{id, std::move(*m), std::max<int64_t>(stored, 0)});
+        }
+        return out;
+    }
+    for (const auto& [id, kinds] : scan(partial_only ? unsigned{DATA} : 0U)) {
+        if (!partial_only && (kinds & META) == 0) {
             continue;
         }
-        auto m = read_meta(dir(), id);
+        auto m = read_meta(dir(), id); // fails when there is no meta
         if (!m) {
             continue;
         }
@@ -917,10 +979,18 @@ Result<Created> SpoolImpl::create(std::string_view binding,
             continue;
         }
 
-        // An empty data file, then the meta that makes the entry real.
+        // Its mark, an empty data file, then the meta that makes the
+        // entry real.
+        if (pdir() >= 0) {
+            auto mark = open_at(pdir(), id, O_WRONLY | O_CREAT);
+            if (!mark) {
+                (void)remove_files(dir(), pdir(), id);
+                return tl::unexpected(mark.error());
+            }
+        }
         auto data = open_at(dir(), file(id, DATA), O_RDWR | O_CREAT | O_EXCL);
         if (!data) {
-            (void)remove_files(dir(), id);
+            (void)remove_files(dir(), pdir(), id);
             return tl::unexpected(data.error());
         }
         MdCtx ctx = new_sha256();
@@ -935,7 +1005,7 @@ Result<Created> SpoolImpl::create(std::string_view binding,
         m.created = t;
         m.updated = t;
         if (auto ok = write_meta(dir(), id, m, false); !ok) {
-            (void)remove_files(dir(), id);
+            (void)remove_files(dir(), pdir(), id);
             return tl::unexpected(ok.error());
         }
         Created out;
@@ -1023,7 +1093,7 @@ Result<Claim> SpoolImpl::claim(std::string_view token, std::string_view binding)
     // Past its TTL or lifetime, and nobody holds it: gone, as the next
     // sweep would have it.
     if (due(*m, t)) {
-        if (auto ok = remove_files(dir(), id); !ok) {
+        if (auto ok = remove_files(dir(), pdir(), id); !ok) {
             return tl::unexpected(ok.error());
         }
         return none;
@@ -1044,7 +1114,7 @@ Result<Claim> SpoolImpl::claim(std::string_view token, std::string_view binding)
         return tl::unexpected(ctx.error());
     }
     if (!ctx || digest_so_far(ctx->get()) != m->sha256) {
-        if (auto ok = remove_files(dir(), id); !ok) {
+        if (auto ok = remove_files(dir(), pdir(), id); !ok) {
             return tl::unexpected(ok.error());
         }
         return none;
@@ -1052,7 +1122,7 @@ Result<Claim> SpoolImpl::claim(std::string_view token, std::string_view binding)
 
     // Too many resumes: the entry goes, the client starts over.
     if (sh_->limits.max_resumes > 0 && m->resumes >= sh_->limits.max_resumes) {
-        if (auto ok = remove_files(dir(), id); !ok) {
+        if (auto ok = remove_files(dir(), pdir(), id); !ok) {
             return tl::unexpected(ok.error());
         }
         return none;
@@ -1111,29 +1181,71 @@ Result<bool> SpoolImpl::abort(std::string_view token)
     if (!is_ours(read_meta(dir(), id))) {
         return false;
     }
-    if (auto ok = remove_files(dir(), id); !ok) {
+    if (auto ok = remove_files(dir(), pdir(), id); !ok) {
         return tl::unexpected(ok.error());
     }
     return true;
 }
 
-// The full sweep, at most every EXPIRE_EVERY seconds from create() and
-// claim(): it reads every entry, which is too dear for each command.
+// The full sweep, at most every EXPIRE_EVERY seconds from create(),
+// claim() and the server's timer, in all processes together: it looks
+// at every entry, and most entries are tombstones waiting out their
+// TTL, each looked at once per sweep. Nothing waits for a sweep: what is
+// due is already ignored by the quotas and by claim(); the sweep only
+// gives the disk space back.
 void SpoolImpl::maybe_expire(std::time_t t)
 {
-    constexpr std::time_t EXPIRE_EVERY = 5;
+    constexpr std::time_t EXPIRE_EVERY = 60;
     if (last_expire_ != 0 && t >= last_expire_
         && t - last_expire_ < EXPIRE_EVERY) {
         return;
     }
     last_expire_ = t;
+
+    // SWEEP_STAMP's time says when the last sweep began, in any
+    // process, and its lock lets one process at a time in. Without the
+    // stamp (a read-only spool, say) we sweep anyway.
+    // (Not open_at(): the stamp is no state of any entry, and the crash
+    // tests count the writes to entries.)
+    constexpr int flags = O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK;
+    Fd stamp(::openat(dir(), SWEEP_STAMP, flags));
+    bool fresh = false; // made now: its time says nothing
+    if (!stamp && errno == ENOENT) {
+        stamp = Fd(::openat(dir(), SWEEP_STAMP, flags | O_CREAT | O_EXCL, 0600));
+        fresh = static_cast<bool>(stamp);
+    }
+    if (stamp) {
+        struct stat st;
+        if (::flock(stamp.get(), LOCK_EX | LOCK_NB) != 0
+            || (!fresh && ::fstat(stamp.get(), &st) == 0
+                && S_ISREG(st.st_mode) && t >= st.st_mtime
+                && t - st.st_mtime < EXPIRE_EVERY)) {
+            return;
+        }
+        (void)::futimens(stamp.get(), nullptr);
+    }
     expire(t);
 }
 
 int SpoolImpl::expire(std::time_t t)
 {
     int removed = 0;
+    const std::time_t ttl = sh_->limits.ttl;
     for (const auto& [id, kinds] : scan()) {
+        // Most entries are tombstones (a meta and its lock, nothing else)
+        // waiting for their TTL: a meta written less than a TTL ago
+        // cannot be due, and then there is nothing to do. Its time is
+        // the meta file's; "updated" inside is never later, so at worst
+        // a tombstone goes one sweep late. (A meta from the future, as
+        // the clock sees it, is read in full.)
+        if ((kinds & (DATA | TMP | WANT)) == 0 && (kinds & META) != 0) {
+            struct stat st;
+            if (exists_at(dir(), file(id, META), &st)
+                && t >= st.st_mtime && (ttl <= 0 || t - st.st_mtime < ttl)) {
+                continue;
+            }
+        }
+
         // Whatever a live session owns is left alone.
         auto lock = try_lock(dir(), id, false);
         if (!lock || lock->held) {
@@ -1143,7 +1255,7 @@ int SpoolImpl::expire(std::time_t t)
         // Files without a meta, nobody holding them: a process died
         // before it made the entry real, or while removing it.
         if ((kinds & META) == 0) {
-            (void)remove_files(dir(), id);
+            (void)remove_files(dir(), pdir(), id);
             continue;
         }
 
@@ -1155,14 +1267,14 @@ int SpoolImpl::expire(std::time_t t)
             if (m.error().code == EINVAL && sh_->limits.ttl > 0
                 && exists_at(dir(), file(id, META), &st)
                 && t - st.st_mtime > sh_->limits.ttl) {
-                if (remove_files(dir(), id)) {
+                if (remove_files(dir(), pdir(), id)) {
                     ++removed;
                 }
             }
             continue;
         }
         if (due(*m, t)) {
-            if (remove_files(dir(), id)) {
+            if (remove_files(dir(), pdir(), id)) {
                 ++removed;
             }
             continue;
@@ -1174,8 +1286,32 @@ int SpoolImpl::expire(std::time_t t)
             (void)unlink_at(dir(), file(id, TMP));
         }
         if (m->state != State::partial) {
-            (void)unlink_at(dir(), file(id, DATA));
-            (void)unlink_at(dir(), file(id, WANT));
+            if ((kinds & DATA) != 0) {
+                (void)unlink_at(dir(), file(id, DATA));
+            }
+            if ((kinds & WANT) != 0) {
+                (void)unlink_at(dir(), file(id, WANT));
+            }
+        }
+    }
+
+    // Marks of entries that are no longer partial (a process died
+    // between a tombstone and the mark's removal) or gone; an entry
+    // being made has its lock held, and is left alone.
+    if (pdir() >= 0) {
+        for (const std::string& id : marks()) {
+            auto m = read_meta(dir(), id);
+            if (m && m->state == State::partial) {
+                continue;
+            }
+            auto lock = try_lock(dir(), id, false);
+            if (!lock || lock->held) {
+                continue;
+            }
+            m = read_meta(dir(), id);
+            if (!m || m->state != State::partial) {
+                (void)unlink_at(pdir(), id);
+            }
         }
     }
     return removed;
@@ -1242,7 +1378,7 @@ Result<int> SpoolImpl::purge(std::string_view which)
         if (lock->held) {
             continue;
         }
-        if (auto ok = remove_files(dir(), id); !ok) {
+        if (auto ok = remove_files(dir(), pdir(), id); !ok) {
             return tl::unexpected(ok.error());
         }
         if ((kinds & META) != 0) {
@@ -1272,7 +1408,7 @@ std::vector<std::string> SpoolImpl::check(bool repair)
         // the lock (an entry being made or removed).
         if ((kinds & META) == 0) {
             if (!owned && report("files without a meta file", true)) {
-                (void)remove_files(dir(), id);
+                (void)remove_files(dir(), pdir(), id);
             }
             continue;
         }
@@ -1280,7 +1416,7 @@ std::vector<std::string> SpoolImpl::check(bool repair)
         auto m = read_meta(dir(), id);
         if (!m) {
             if (report(m.error().text, true)) {
-                (void)remove_files(dir(), id);
+                (void)remove_files(dir(), pdir(), id);
             }
             continue;
         }
@@ -1308,7 +1444,7 @@ std::vector<std::string> SpoolImpl::check(bool repair)
             bad = "data does not match its sha256";
         }
         if (!bad.empty() && report(bad, true)) {
-            (void)remove_files(dir(), id);
+            (void)remove_files(dir(), pdir(), id);
         }
     }
     return problems;
@@ -1337,6 +1473,24 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& path,
     sh->limits = limits;
     if (::faccessat(fd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
         return tl::unexpected(sys_error(path, errno));
+    }
+
+    // PARTIAL_DIR, made by whoever opens the spool first, with the
+    // spool's owner (resumedb(1) runs as root). Where we cannot write
+    // it, create() falls back to reading the whole spool.
+    struct stat top;
+    if (::mkdirat(fd, PARTIAL_DIR, 0700) == 0 && ::fstat(fd, &top) == 0
+        && ::geteuid() == 0) {
+        (void)::fchownat(fd, PARTIAL_DIR, top.st_uid, top.st_gid,
+                         AT_SYMLINK_NOFOLLOW);
+    }
+    int pfd = ::openat(fd, PARTIAL_DIR,
+                       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (pfd >= 0) {
+        sh->pdir.reset(pfd);
+        if (::faccessat(pfd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
+            sh->pdir.reset();
+        }
     }
     return std::unique_ptr<Spool>(std::make_unique<SpoolImpl>(std::move(sh)));
 }

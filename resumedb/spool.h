@@ -217,6 +217,11 @@ public:
     /// left. Returns the number removed.
     virtual int expire(std::time_t now) = 0;
 
+    /// expire(), unless a sweep began less than a few seconds ago in
+    /// this or any other process, or one is running now: what a server
+    /// calls from a timer.
+    virtual void sweep(std::time_t now) = 0;
+
     // For the resumedb(1) command.
     virtual std::vector<EntryInfo> list() = 0;
     virtual Totals totals() = 0;

@@ -182,7 +182,7 @@ int main(int argc, char** argv)
         sweep.reset(event_new(
             base.get(), -1, EV_PERSIST,
             [](evutil_socket_t, short, void* arg) noexcept {
-                static_cast<rs::resumedb::Spool*>(arg)->expire(
+                static_cast<rs::resumedb::Spool*>(arg)->sweep(
                     std::time(nullptr));
             },
             spool.get()));

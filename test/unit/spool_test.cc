@@ -147,6 +147,9 @@ std::set<std::string> names(const std::string& dir)
         if (!n.empty() && n.back() == '\n') {
             n.pop_back();
         }
+        if (n == "sweep.stamp" || n == "partial") {
+            continue; // the spool's own, not entries (spool.cc)
+        }
         out.insert(n);
     }
     pclose(p);
@@ -665,6 +668,57 @@ TEST_CASE("spool: a client may have client_limit partial entries")
     Made a3 = make(*s, "a");
 }
 
+TEST_CASE("spool: quotas are counted over the partial marks, which come "
+          "and go with the partial entries; stale marks are swept")
+{
+    TempDir tmp;
+    Limits l = test_limits();
+    l.client_limit = 2;
+    auto s = open_spool(tmp.spool(), l);
+    std::string marks = tmp.spool() + "/partial";
+
+    // One mark per partial entry, named by its id; none for tombstones.
+    Made a1 = make(*s, "a");
+    CHECK(names(marks) == std::set<std::string>{a1.entry->id()});
+    REQUIRE(a1.entry->complete("Q1"));
+    CHECK(names(marks).empty());
+
+    // Many tombstones do not count, two partial entries do.
+    for (int i = 0; i < 20; ++i) {
+        Made t = make(*s, "a");
+        REQUIRE(t.entry->complete("Q2"));
+    }
+    Made a2 = make(*s, "a");
+    Made a3 = make(*s, "a");
+    std::string a3_id = a3.entry->id();
+    a3.entry.reset(); // not owned, still partial
+    auto full = s->create(BINDING, "a", 0);
+    REQUIRE(full);
+    CHECK(full->kind == Created::Kind::client_full);
+    CHECK(names(marks).size() == 2);
+
+    // Without its mark an entry would not be counted: the mark is what
+    // the quota sees, so a lost one shows here.
+    REQUIRE(::unlink((marks + "/" + a2.entry->id()).c_str()) == 0);
+    Made a4 = make(*s, "a");
+    REQUIRE(a4.entry->remove());
+
+    // A mark whose entry is gone, and one whose entry became a
+    // tombstone, go with the next sweep; a partial entry's stays.
+    std::string gone(32, 'e');
+    { std::ofstream(marks + "/" + gone); }
+    Made t = make(*s, "b");
+    std::string tomb_id = t.entry->id();
+    REQUIRE(t.entry->complete("Q3"));
+    t.entry.reset();
+    { std::ofstream(marks + "/" + tomb_id); }
+    (void)s->expire(std::time(nullptr));
+    auto left = names(marks);
+    CHECK(left.count(gone) == 0);
+    CHECK(left.count(tomb_id) == 0);
+    CHECK(left.count(a3_id) == 1);
+}
+
 TEST_CASE("spool: expiry by TTL, lifetime and for tombstones")
 {
     TempDir tmp;
@@ -708,11 +762,11 @@ TEST_CASE("spool: expiry by TTL, lifetime and for tombstones")
     CHECK(s->expire(9999) == 1);
     CHECK(names(tmp.spool()).empty());
 
-    // create() and claim() expire by themselves.
+    // create() and claim() expire by themselves, at most once a minute.
     testing::set_now(4000);
     Made late = make(*s);
     late.entry.reset();
-    testing::set_now(4051);
+    testing::set_now(4060); // due, but the last sweep was 60 s ago
     Made next = make(*s);
     CHECK(s->list().size() == 1);
 }
@@ -1056,7 +1110,10 @@ TEST_CASE("spool: a crash before any disk operation leaves a valid spool")
         bool crashed = testing::crashed();
         testing::crash_after(-1);
 
-        // A fresh process looks at what is on disk.
+        // A fresh process looks at what is on disk, after the spool's
+        // sweep interval (the crashed one may have swept a moment ago,
+        // which holds back the next sweep in any process).
+        ::unlink((tmp.spool() + "/sweep.stamp").c_str());
         auto s = open_spool(tmp.spool());
         if (!run.created) {
             // No token was handed out: at most an entry at offset 0.
