@@ -803,33 +803,42 @@ private:
     Result<void> ask_takeover(const std::string& id);
 };
 
+// Call f(name) for every name in the directory `dirfd` (a fresh
+// descriptor of it is read, so `dirfd` itself keeps its position).
+template <class F>
+void each_name(int dirfd, F f)
+{
+    int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) {
+        return;
+    }
+    DIR* d = ::fdopendir(fd);
+    if (d == nullptr) {
+        ::close(fd);
+        return;
+    }
+    while (dirent* e = ::readdir(d)) {
+        f(std::string_view(e->d_name));
+    }
+    ::closedir(d);
+}
+
 // Every entry id in the directory with the kinds of file it has; with
 // `only`, just the ids that have a file of that kind (and only that kind
 // is recorded), which spares a map of every tombstone.
 std::map<std::string, unsigned> SpoolImpl::scan(unsigned only)
 {
     std::map<std::string, unsigned> out;
-    int fd = ::openat(dir(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return out;
-    }
-    DIR* d = ::fdopendir(fd);
-    if (d == nullptr) {
-        ::close(fd);
-        return out;
-    }
-    while (dirent* e = ::readdir(d)) {
-        std::string_view name = e->d_name;
+    each_name(dir(), [&](std::string_view name) {
         if (name.size() <= ID_LEN || !is_hex(name.substr(0, ID_LEN), ID_LEN)) {
-            continue;
+            return;
         }
         for (const Suffix& s : suffixes) {
             if ((only == 0 || s.kind == only) && name.substr(ID_LEN) == s.text) {
                 out[std::string(name.substr(0, ID_LEN))] |= s.kind;
             }
         }
-    }
-    ::closedir(d);
+    });
     return out;
 }
 
@@ -837,22 +846,11 @@ std::map<std::string, unsigned> SpoolImpl::scan(unsigned only)
 std::vector<std::string> SpoolImpl::marks()
 {
     std::vector<std::string> out;
-    int fd = ::openat(pdir(), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        return out;
-    }
-    DIR* d = ::fdopendir(fd);
-    if (d == nullptr) {
-        ::close(fd);
-        return out;
-    }
-    while (dirent* e = ::readdir(d)) {
-        std::string_view name = e->d_name;
+    each_name(pdir(), [&](std::string_view name) {
         if (is_hex(name, ID_LEN)) {
             out.emplace_back(name);
         }
-    }
-    ::closedir(d);
+    });
     return out;
 }
 

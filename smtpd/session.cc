@@ -1138,19 +1138,9 @@ void Session::send_out(const std::string& text)
 {
     // Replies to pipelined commands leave together at the end of the
     // pass (flush_batch), as one write; any other reply leaves now.
-    if (in_process_) {
-        batch_ += text;
-        return;
-    }
-    flush_batch();
-    bufferevent* o = out();
-    if (o == nullptr) {
-        return;
-    }
-    if (ssl_ == nullptr && !out_bev_) {
-        write_now(o, text.data(), text.size());
-    } else {
-        bufferevent_write(o, text.data(), text.size());
+    batch_ += text;
+    if (!in_process_) {
+        flush_batch();
     }
 }
 
