@@ -68,6 +68,9 @@ constexpr int kAcceptBackoffMs = 50;
 // spool's sweep) and background writes.
 constexpr int kIdleWaitMs = 1000;
 
+// At most this many clients are accepted from one listener per wake-up.
+constexpr int kAcceptBatch = 32;
+
 // A pass hand-off must complete within this many seconds of silence
 // (Postfix's pass_accept uses the same 100s), and its attribute list may
 // not exceed this many bytes: four short addresses and ports fit easily.
@@ -202,7 +205,7 @@ struct Server::Impl {
     void maybe_exit();
     void detach_to_drain();
     void finish(int status);
-    void on_listen_ready(int fd);
+    bool on_listen_ready(int fd); ///< true: accepted, try for another
     void on_accept_ep();
     void set_listening(bool want);
     bool idle() const
@@ -653,8 +656,12 @@ void Server::Impl::on_accept_ep()
     int n = epoll_wait(accept_ep.get(), e, 16, 0);
     for (int i = 0; i < n && !done; ++i) {
         int fd = e[i].data.fd;
-        if (fd != kStatusFd && listening) {
-            on_listen_ready(fd);
+        // A burst of clients (a thousand at once, say) is taken in
+        // batches, not one per turn of the loop behind every session's
+        // events; a process that is full stops at once.
+        for (int k = 0; k < kAcceptBatch && !done && fd != kStatusFd
+                        && listening && on_listen_ready(fd);
+             ++k) {
         }
     }
 }
@@ -748,11 +755,11 @@ void Server::Impl::finish(int status)
     event_base_loopbreak(base);
 }
 
-void Server::Impl::on_listen_ready(int fd)
+bool Server::Impl::on_listen_ready(int fd)
 {
     if (done || self.draining_ || active() >= session_limit) {
         update();
-        return;
+        return false;
     }
 
     // No accept lock (see the top of this file): the listener is
@@ -769,9 +776,10 @@ void Server::Impl::on_listen_ready(int fd)
         case EWOULDBLOCK:
 #endif
         case EINTR:
+            return false;
         case ECONNABORTED:
         case EPROTO:
-            return;
+            return true; // that one is gone; the next may be there
         default:
             // Out of descriptors and the like: say so, and give the
             // system a moment rather than retrying in a tight loop.
@@ -779,15 +787,16 @@ void Server::Impl::on_listen_ready(int fd)
             timeval tv = millis(kAcceptBackoffMs);
             evtimer_add(backoff_timer.get(), &tv);
             update();
-            return;
+            return false;
         }
     }
     Fd client(c);
     if (opt.transport == "pass") {
         start_pass(std::move(client));
-        return;
+        return true;
     }
     begin_session(std::move(client), conn_info_of_socket(c));
+    return true;
 }
 
 void Server::Impl::begin_session(Fd client, ConnInfo info)
