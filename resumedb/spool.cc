@@ -796,10 +796,12 @@ private:
     int pdir() const { return sh_->pdir.get(); }
     std::map<std::string, unsigned> scan(unsigned only = 0);
     std::vector<std::string> marks();
+    void ensure_mark(const std::string& id);
     std::vector<Found> collect(bool partial_only = false);
     bool due(const Meta& m, std::time_t t) const;
     void maybe_expire(std::time_t t);
     std::time_t last_expire_ = 0;
+    bool stamp_warned_ = false;
     Result<void> ask_takeover(const std::string& id);
 };
 
@@ -852,6 +854,16 @@ std::vector<std::string> SpoolImpl::marks()
         }
     });
     return out;
+}
+
+// A partial entry made before PARTIAL_DIR existed (or while it could
+// not be written) has no mark, and would escape the quotas: claim() and
+// the sweep give it one.
+void SpoolImpl::ensure_mark(const std::string& id)
+{
+    if (pdir() >= 0 && !exists_at(pdir(), id)) {
+        (void)open_at(pdir(), id, O_WRONLY | O_CREAT);
+    }
 }
 
 // Every entry whose meta file is valid.
@@ -922,6 +934,19 @@ Result<Created> SpoolImpl::create(std::string_view binding,
 
     // The quotas: octets over all partial entries, each charged the
     // larger of what it holds and what it announced; entries per client.
+    // Counting and adding the new entry's mark are one step for all
+    // processes (an flock on PARTIAL_DIR, or on the spool without it),
+    // or clients arriving at once would all fit under the same count.
+    int quota_fd = pdir() >= 0 ? pdir() : dir();
+    while (::flock(quota_fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            return tl::unexpected(sys_error("lock the resume spool", errno));
+        }
+    }
+    struct Unlock {
+        int fd;
+        ~Unlock() { ::flock(fd, LOCK_UN); }
+    } unlock{quota_fd};
     const Limits& l = sh_->limits;
     int64_t charged = 0;
     int of_client = 0;
@@ -1099,6 +1124,7 @@ Result<Claim> SpoolImpl::claim(std::string_view token, std::string_view binding)
     if (auto ok = unlink_at(dir(), file(id, WANT)); !ok) {
         return tl::unexpected(ok.error());
     }
+    ensure_mark(id);
 
     // The data must hold the committed prefix, and that prefix must be
     // what the digest says; otherwise the entry is damaged and goes.
@@ -1211,6 +1237,18 @@ void SpoolImpl::maybe_expire(std::time_t t)
     if (!stamp && errno == ENOENT) {
         stamp = Fd(::openat(dir(), SWEEP_STAMP, flags | O_CREAT | O_EXCL, 0600));
         fresh = static_cast<bool>(stamp);
+        // Made by root (resumedb, -S, -L): the spool's owner must be able
+        // to stamp it too, or every process would sweep on its own.
+        struct stat top;
+        if (fresh && ::geteuid() == 0 && ::fstat(dir(), &top) == 0) {
+            (void)::fchown(stamp.get(), top.st_uid, top.st_gid);
+        }
+    }
+    if (!stamp && !stamp_warned_) {
+        stamp_warned_ = true;
+        log::warning("resume spool {}: {}: {}; every process sweeps on "
+                     "its own",
+                     sh_->path, SWEEP_STAMP, std::strerror(errno));
     }
     if (stamp) {
         struct stat st;
@@ -1276,6 +1314,10 @@ int SpoolImpl::expire(std::time_t t)
                 ++removed;
             }
             continue;
+        }
+
+        if (m->state == State::partial) {
+            ensure_mark(id);
         }
 
         // Residue of a writer that died: a temporary meta, and the data
@@ -1489,6 +1531,11 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& path,
         if (::faccessat(pfd, ".", W_OK | X_OK, AT_EACCESS) != 0) {
             sh->pdir.reset();
         }
+    }
+    if (!sh->pdir) {
+        log::warning("resume spool {}: cannot use {}/{}; every new "
+                     "transfer reads the whole spool to count the quotas",
+                     path, path, PARTIAL_DIR);
     }
     return std::unique_ptr<Spool>(std::make_unique<SpoolImpl>(std::move(sh)));
 }

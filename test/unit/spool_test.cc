@@ -719,6 +719,82 @@ TEST_CASE("spool: quotas are counted over the partial marks, which come "
     CHECK(left.count(a3_id) == 1);
 }
 
+TEST_CASE("spool: the client limit holds when processes create at once")
+{
+    TempDir tmp;
+    Limits l = test_limits();
+    l.client_limit = 3;
+    REQUIRE(Spool::open(tmp.spool(), l));
+
+    // Twenty processes, each with its own Spool, released together.
+    int go[2];
+    REQUIRE(pipe(go) == 0);
+    std::vector<pid_t> kids;
+    for (int i = 0; i < 20; ++i) {
+        pid_t p = fork();
+        REQUIRE(p >= 0);
+        if (p == 0) {
+            close(go[1]);
+            auto s = Spool::open(tmp.spool(), l);
+            char c;
+            if (!s || read(go[0], &c, 1) != 0) {
+                _exit(3);
+            }
+            auto c2 = (*s)->create(BINDING, "a", 0);
+            // Keep a made entry owned until the parent has counted.
+            int rc = !c2 ? 3 : c2->kind == Created::Kind::ok ? 0 : 1;
+            if (rc == 0) {
+                usleep(300 * 1000);
+            }
+            _exit(rc);
+        }
+        kids.push_back(p);
+    }
+    close(go[0]);
+    usleep(200 * 1000);
+    close(go[1]); // EOF: everyone goes
+    int made = 0, refused = 0;
+    for (pid_t p : kids) {
+        int st = 0;
+        REQUIRE(waitpid(p, &st, 0) == p);
+        REQUIRE(WIFEXITED(st));
+        made += WEXITSTATUS(st) == 0;
+        refused += WEXITSTATUS(st) == 1;
+    }
+    CHECK(made == 3);
+    CHECK(refused == 17);
+}
+
+TEST_CASE("spool: a partial entry without its mark gets one from the sweep "
+          "or a claim, and counts again")
+{
+    TempDir tmp;
+    Limits l = test_limits();
+    l.client_limit = 1;
+    auto s = open_spool(tmp.spool(), l);
+    std::string marks = tmp.spool() + "/partial";
+
+    // As made before partial/ existed.
+    Made a = make(*s, "a");
+    std::string id = a.entry->id();
+    std::string token = a.token;
+    a.entry.reset();
+    REQUIRE(::unlink((marks + "/" + id).c_str()) == 0);
+    Made b = make(*s, "a"); // not counted: a second one fits
+    REQUIRE(b.entry->remove());
+
+    (void)s->expire(std::time(nullptr));
+    CHECK(names(marks).count(id) == 1);
+    auto full = s->create(BINDING, "a", 0);
+    REQUIRE(full);
+    CHECK(full->kind == Created::Kind::client_full);
+
+    REQUIRE(::unlink((marks + "/" + id).c_str()) == 0);
+    Claim c = claim(*s, token);
+    REQUIRE(c.kind == Claim::Kind::partial);
+    CHECK(names(marks).count(id) == 1);
+}
+
 TEST_CASE("spool: expiry by TTL, lifetime and for tombstones")
 {
     TempDir tmp;
