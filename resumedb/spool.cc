@@ -794,7 +794,7 @@ private:
 
     int dir() const { return sh_->dir.get(); }
     int pdir() const { return sh_->pdir.get(); }
-    std::map<std::string, unsigned> scan(unsigned only = 0);
+    std::map<std::string, unsigned> scan();
     std::vector<std::string> marks();
     void ensure_mark(const std::string& id);
     std::vector<Found> collect(bool partial_only = false);
@@ -807,8 +807,7 @@ private:
 
 // Call f(name) for every name in the directory `dirfd` (a fresh
 // descriptor of it is read, so `dirfd` itself keeps its position).
-template <class F>
-void each_name(int dirfd, F f)
+template <class F> void each_name(int dirfd, F f)
 {
     int fd = ::openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) {
@@ -825,10 +824,8 @@ void each_name(int dirfd, F f)
     ::closedir(d);
 }
 
-// Every entry id in the directory with the kinds of file it has; with
-// `only`, just the ids that have a file of that kind (and only that kind
-// is recorded), which spares a map of every tombstone.
-std::map<std::string, unsigned> SpoolImpl::scan(unsigned only)
+// Every entry id in the directory with the kinds of file it has.
+std::map<std::string, unsigned> SpoolImpl::scan()
 {
     std::map<std::string, unsigned> out;
     each_name(dir(), [&](std::string_view name) {
@@ -836,7 +833,7 @@ std::map<std::string, unsigned> SpoolImpl::scan(unsigned only)
             return;
         }
         for (const Suffix& s : suffixes) {
-            if ((only == 0 || s.kind == only) && name.substr(ID_LEN) == s.text) {
+            if (name.substr(ID_LEN) == s.text) {
                 out[std::string(name.substr(0, ID_LEN))] |= s.kind;
             }
         }
@@ -885,11 +882,12 @@ std::vector<Found> SpoolImpl::collect(bool partial_only)
         }
         return out;
     }
-    for (const auto& [id, kinds] : scan(partial_only ? unsigned{DATA} : 0U)) {
-        if (!partial_only && (kinds & META) == 0) {
+    // Without PARTIAL_DIR, partial entries are those with a data file.
+    for (const auto& [id, kinds] : scan()) {
+        if ((kinds & META) == 0 || (partial_only && (kinds & DATA) == 0)) {
             continue;
         }
-        auto m = read_meta(dir(), id); // fails when there is no meta
+        auto m = read_meta(dir(), id);
         if (!m) {
             continue;
         }
@@ -1235,7 +1233,8 @@ void SpoolImpl::maybe_expire(std::time_t t)
     Fd stamp(::openat(dir(), SWEEP_STAMP, flags));
     bool fresh = false; // made now: its time says nothing
     if (!stamp && errno == ENOENT) {
-        stamp = Fd(::openat(dir(), SWEEP_STAMP, flags | O_CREAT | O_EXCL, 0600));
+        stamp =
+            Fd(::openat(dir(), SWEEP_STAMP, flags | O_CREAT | O_EXCL, 0600));
         fresh = static_cast<bool>(stamp);
         // Made by root (resumedb, -S, -L): the spool's owner must be able
         // to stamp it too, or every process would sweep on its own.
@@ -1253,9 +1252,8 @@ void SpoolImpl::maybe_expire(std::time_t t)
     if (stamp) {
         struct stat st;
         if (::flock(stamp.get(), LOCK_EX | LOCK_NB) != 0
-            || (!fresh && ::fstat(stamp.get(), &st) == 0
-                && S_ISREG(st.st_mode) && t >= st.st_mtime
-                && t - st.st_mtime < EXPIRE_EVERY)) {
+            || (!fresh && ::fstat(stamp.get(), &st) == 0 && S_ISREG(st.st_mode)
+                && t >= st.st_mtime && t - st.st_mtime < EXPIRE_EVERY)) {
             return;
         }
         (void)::futimens(stamp.get(), nullptr);
@@ -1276,8 +1274,8 @@ int SpoolImpl::expire(std::time_t t)
         // the clock sees it, is read in full.)
         if ((kinds & (DATA | TMP | WANT)) == 0 && (kinds & META) != 0) {
             struct stat st;
-            if (exists_at(dir(), file(id, META), &st)
-                && t >= st.st_mtime && (ttl <= 0 || t - st.st_mtime < ttl)) {
+            if (exists_at(dir(), file(id, META), &st) && t >= st.st_mtime
+                && (ttl <= 0 || t - st.st_mtime < ttl)) {
                 continue;
             }
         }

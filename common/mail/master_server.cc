@@ -210,8 +210,8 @@ struct Server::Impl {
     void set_listening(bool want);
     bool idle() const
     {
-        return mode == Mode::master && !done && active() == 0
-               && !self.draining_ && listening;
+        return mode == Mode::master && !done && active() == 0 && !self.draining_
+               && listening;
     }
     void idle_wait();
     void begin_session(Fd client, ConnInfo info);

@@ -706,12 +706,16 @@ TEST_CASE("spool: quotas are counted over the partial marks, which come "
     // A mark whose entry is gone, and one whose entry became a
     // tombstone, go with the next sweep; a partial entry's stays.
     std::string gone(32, 'e');
-    { std::ofstream(marks + "/" + gone); }
+    {
+        std::ofstream(marks + "/" + gone);
+    }
     Made t = make(*s, "b");
     std::string tomb_id = t.entry->id();
     REQUIRE(t.entry->complete("Q3"));
     t.entry.reset();
-    { std::ofstream(marks + "/" + tomb_id); }
+    {
+        std::ofstream(marks + "/" + tomb_id);
+    }
     (void)s->expire(std::time(nullptr));
     auto left = names(marks);
     CHECK(left.count(gone) == 0);
